@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import path from 'node:path';
+
+/**
+ * Every setting the gateway and worker read, parsed and validated once at boot. A bad value fails
+ * start-up with one line naming the variable (see `loadConfig`).
+ */
+const bytes = (def: number) => z.coerce.number().int().positive().default(def);
+const seconds = (def: number) => z.coerce.number().int().nonnegative().default(def);
+
+const GiB = 1024 ** 3;
+
+export const configSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(7890),
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: z
+    .string()
+    .url()
+    .refine((u) => /^postgres(ql)?:/.test(u), 'must be a postgres:// URL')
+    .default('postgres://postgres@127.0.0.1:5432/jcs'),
+  REDIS_URL: z
+    .string()
+    .url()
+    .refine((u) => /^rediss?:/.test(u), 'must be a redis:// URL')
+    .default('redis://127.0.0.1:6379'),
+  JCS_DATA_DIR: z.string().min(1).default('./data'),
+  /** 32 bytes, base64. Absent: generated into JCS_DATA_DIR/master.key. */
+  JCS_MASTER_KEY: z
+    .string()
+    .refine((k) => Buffer.from(k, 'base64').length === 32, 'must be 32 bytes encoded in base64')
+    .optional(),
+  /** Host directories under which tenants may root Local user spaces (path-delimiter separated). */
+  JCS_LOCAL_ROOTS: z.string().default(''),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Prefix of BullMQ queue names: lets several gateways (or test runs) share one Redis. */
+  JCS_QUEUE_PREFIX: z.string().min(1).default('jcs'),
+
+  JCS_SHARD_STORE_MAX_SIZE: bytes(1024 * GiB),
+  JCS_MAX_OBJECT_SIZE: bytes(5 * 1024 * GiB),
+  JCS_MAX_FILES_PER_UPLOAD: z.coerce.number().int().positive().default(1000),
+  JCS_MAX_PARTS: z.coerce.number().int().positive().default(10000),
+  JCS_MAX_JSON_BODY: bytes(10 * 1024 * 1024),
+  /** Unreferenced shards and temp files younger than this are never collected. */
+  JCS_GC_GRACE_SECONDS: seconds(3600),
+  JCS_GC_INTERVAL_SECONDS: z.coerce.number().int().positive().default(600),
+  JCS_MULTIPART_MAX_AGE_SECONDS: seconds(7 * 24 * 3600),
+  /** How long a storage backend may take to answer before the request fails with OperationFailed. */
+  JCS_BACKEND_TIMEOUT_MS: z.coerce.number().int().positive().default(30000),
+});
+
+export type AppConfig = Omit<z.infer<typeof configSchema>, 'JCS_MASTER_KEY' | 'JCS_LOCAL_ROOTS'> & {
+  JCS_MASTER_KEY?: string;
+  JCS_DATA_DIR: string;
+  JCS_LOCAL_ROOTS: string[];
+};
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; throws ConfigError with one line per bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = configSchema.safeParse(clean);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  }
+  const c = parsed.data;
+  const dataDir = path.resolve(c.JCS_DATA_DIR);
+  return {
+    ...c,
+    JCS_DATA_DIR: dataDir,
+    JCS_LOCAL_ROOTS: c.JCS_LOCAL_ROOTS.split(path.delimiter)
+      .filter((s) => s.length > 0)
+      .map((s) => path.resolve(s)),
+  };
+}
+
+/** Nest injection token for the parsed AppConfig. */
+export const APP_CONFIG = Symbol('APP_CONFIG');

@@ -1,0 +1,4 @@
+import { InitialSchema1763700000000 } from '../../../migrations/1763700000000-initial-schema.js';
+
+/** Every migration, in order. Listed explicitly so the compiled ESM build needs no glob loading. */
+export const MIGRATIONS = [InitialSchema1763700000000];
