@@ -1,0 +1,67 @@
+import { Module, ValidationPipe, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { LoggerModule } from 'nestjs-pino';
+import { randomUUID } from 'node:crypto';
+import type { ValidationError } from 'class-validator';
+import { AuthModule } from '../../../libs/auth/src/index.js';
+import { BucketsModule } from '../../../libs/buckets/src/index.js';
+import { badArgument } from '../../../libs/common/src/index.js';
+import type { AppConfig } from '../../../libs/config/src/index.js';
+import { CoreModule } from '../../../libs/core/src/index.js';
+import { PackagesModule } from '../../../libs/packages/src/index.js';
+import { SigV4Guard } from './auth/sigv4.guard.js';
+import { BucketsController } from './buckets/buckets.controller.js';
+import { EnvelopeFilter } from './envelope/envelope.filter.js';
+import { EnvelopeInterceptor } from './envelope/envelope.interceptor.js';
+import { HealthController } from './health/health.controller.js';
+import { PackagesController } from './packages/packages.controller.js';
+
+/** First validation message of the first failing field, e.g. "bucketID must be an integer". */
+function validationMessage(errors: ValidationError[]): string {
+  const first = (e: ValidationError): string | undefined =>
+    e.constraints ? Object.values(e.constraints)[0] : e.children?.map(first).find(Boolean);
+  return errors.map(first).find(Boolean) ?? 'invalid request';
+}
+
+@Module({})
+export class GatewayModule {
+  static forRoot(config: AppConfig, masterKey: Buffer): DynamicModule {
+    return {
+      module: GatewayModule,
+      imports: [
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: config.LOG_LEVEL,
+            genReqId: (req, res) => {
+              const given = req.headers['x-request-id'];
+              const id = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+              res.setHeader('X-Request-Id', id);
+              return id;
+            },
+            redact: ['req.headers.authorization', 'req.query.X-Amz-Signature', 'req.query.X-Amz-Credential'],
+            autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+          },
+        }),
+        CoreModule.forRoot(config, masterKey),
+        AuthModule,
+        BucketsModule,
+        PackagesModule,
+      ],
+      controllers: [HealthController, BucketsController, PackagesController],
+      providers: [
+        { provide: APP_FILTER, useClass: EnvelopeFilter },
+        { provide: APP_GUARD, useClass: SigV4Guard },
+        { provide: APP_INTERCEPTOR, useClass: EnvelopeInterceptor },
+        {
+          provide: APP_PIPE,
+          useValue: new ValidationPipe({
+            transform: true,
+            whitelist: true,
+            forbidNonWhitelisted: false,
+            exceptionFactory: (errors) => badArgument(validationMessage(errors)),
+          }),
+        },
+      ],
+    };
+  }
+}

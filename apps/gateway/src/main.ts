@@ -1,0 +1,40 @@
+import 'reflect-metadata';
+import { Logger } from 'nestjs-pino';
+import { loadConfig, resolveMasterKey } from '../../../libs/config/src/index.js';
+import { pingRedis } from '../../../libs/core/src/index.js';
+import { ensureDatabase } from '../../../libs/db/src/index.js';
+import { createGatewayApp, ensureAdmin } from './bootstrap.js';
+import { startWorker } from '../../worker/src/bootstrap.js';
+
+/**
+ * `node dist/apps/gateway/src/main.js [--with-worker]`. Start-up failures print one clear line (what is
+ * wrong and how to fix it) and exit 1; a stack trace is never the only output.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const masterKey = resolveMasterKey(config, (m) => console.warn(JSON.stringify({ level: 'warn', msg: m })));
+  await ensureDatabase(config.DATABASE_URL);
+  await pingRedis(config.REDIS_URL);
+
+  const app = await createGatewayApp(config, masterKey);
+  const log = app.get(Logger);
+  const admin = await ensureAdmin(app, config);
+  if (admin) {
+    // Printed once, on the first start with an empty database; also saved (mode 0600) in admin.json.
+    console.log(`admin tenant created: ${JSON.stringify({ userID: admin.userID, accessKey: admin.accessKey, secretKey: admin.secretKey })}`);
+    console.log(`(saved to ${admin.file})`);
+  }
+  await app.listen(config.PORT, config.HOST);
+  log.log(`gateway listening on http://${config.HOST}:${config.PORT} (docs at /docs)`);
+
+  if (process.argv.includes('--with-worker')) {
+    const worker = await startWorker(config, masterKey);
+    process.once('SIGTERM', () => void worker.close());
+    process.once('SIGINT', () => void worker.close());
+  }
+}
+
+main().catch((e: Error) => {
+  console.error(`gateway failed to start: ${e.message}`);
+  process.exit(1);
+});

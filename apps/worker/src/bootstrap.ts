@@ -1,0 +1,15 @@
+import { NestFactory } from '@nestjs/core';
+import type { INestApplicationContext } from '@nestjs/common';
+import type { AppConfig } from '../../../libs/config/src/index.js';
+import { WorkerModule } from './worker.module.js';
+
+/** Starts the worker's Nest context (queues, processors, schedules); close() drains it. */
+export async function startWorker(config: AppConfig, masterKey: Buffer): Promise<INestApplicationContext> {
+  const ctx = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, masterKey), {
+    logger: ['error', 'warn', 'log'],
+    abortOnError: false,
+  });
+  ctx.enableShutdownHooks();
+  await ctx.init();
+  return ctx;
+}

@@ -1,0 +1,20 @@
+import 'reflect-metadata';
+import { loadConfig, resolveMasterKey } from '../../../libs/config/src/index.js';
+import { pingRedis } from '../../../libs/core/src/index.js';
+import { ensureDatabase } from '../../../libs/db/src/index.js';
+import { startWorker } from './bootstrap.js';
+
+/** `node dist/apps/worker/src/main.js`: the worker alone (production runs it apart from the gateway). */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const masterKey = resolveMasterKey(config, (m) => console.warn(JSON.stringify({ level: 'warn', msg: m })));
+  await ensureDatabase(config.DATABASE_URL);
+  await pingRedis(config.REDIS_URL);
+  await startWorker(config, masterKey);
+  console.log(JSON.stringify({ level: 'info', msg: 'worker started' }));
+}
+
+main().catch((e: Error) => {
+  console.error(`worker failed to start: ${e.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,2 @@
+export * from './buckets.module.js';
+export * from './buckets.service.js';

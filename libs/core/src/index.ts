@@ -1,0 +1,3 @@
+export * from './core.module.js';
+export * from './redis.js';
+export * from './tokens.js';

@@ -1,0 +1,2 @@
+export * from './packages.module.js';
+export * from './packages.service.js';

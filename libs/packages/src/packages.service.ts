@@ -1,0 +1,73 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
+import { assertValidName, dataExists, notFound, rfc3339 } from '../../common/src/index.js';
+import { BucketEntity, PackageEntity } from '../../db/src/index.js';
+
+/** Package JSON of spec §4. */
+export interface PackageView {
+  packageID: number;
+  name: string;
+  bucketID: number;
+  createTime: string;
+}
+
+export const toPackageView = (p: PackageEntity): PackageView => ({
+  packageID: p.packageId,
+  name: p.name,
+  bucketID: p.bucketId,
+  createTime: rfc3339(p.createTime),
+});
+
+/** Packages of one tenant; the tenant's userId is part of every query. */
+@Injectable()
+export class PackagesService {
+  constructor(@InjectDataSource() private readonly ds: DataSource) {}
+
+  /** Creates a package; `em` lets a caller create it inside its own transaction (imports). */
+  async create(userId: number, bucketId: number, name: string, em: EntityManager = this.ds.manager): Promise<PackageView> {
+    assertValidName('package', name);
+    if (!(await em.exists(BucketEntity, { where: { userId, bucketId } }))) throw notFound(`bucket ${bucketId} not found`);
+    const res = await em
+      .createQueryBuilder()
+      .insert()
+      .into(PackageEntity)
+      .values({ userId, bucketId, name })
+      .orIgnore()
+      .returning(['package_id'])
+      .execute();
+    if (res.raw.length === 0) throw dataExists(`package ${JSON.stringify(name)} already exists in bucket ${bucketId}`);
+    const p = await em.findOneByOrFail(PackageEntity, { userId, packageId: Number(res.raw[0].package_id) });
+    return toPackageView(p);
+  }
+
+  async get(userId: number, packageId: number, em: EntityManager = this.ds.manager): Promise<PackageEntity> {
+    const p = await em.findOne(PackageEntity, { where: { userId, packageId } });
+    if (!p) throw notFound(`package ${packageId} not found`);
+    return p;
+  }
+
+  async getByFullName(userId: number, bucketName: string, packageName: string): Promise<PackageView> {
+    const p = await this.ds
+      .getRepository(PackageEntity)
+      .createQueryBuilder('p')
+      .innerJoin(BucketEntity, 'b', 'b.bucket_id = p.bucket_id AND b.user_id = p.user_id')
+      .where('p.user_id = :userId AND b.name = :bucketName AND p.name = :packageName', { userId, bucketName, packageName })
+      .getOne();
+    if (!p) throw notFound(`package ${JSON.stringify(`${bucketName}/${packageName}`)} not found`);
+    return toPackageView(p);
+  }
+
+  async listBucketPackages(userId: number, bucketId: number): Promise<PackageView[]> {
+    if (!(await this.ds.getRepository(BucketEntity).exists({ where: { userId, bucketId } })))
+      throw notFound(`bucket ${bucketId} not found`);
+    const all = await this.ds.getRepository(PackageEntity).find({ where: { userId, bucketId }, order: { packageId: 'ASC' } });
+    return all.map(toPackageView);
+  }
+
+  /** Deletes the package; its objects and blocks go by cascade, their shards to the collector. */
+  async delete(userId: number, packageId: number): Promise<void> {
+    const res = await this.ds.getRepository(PackageEntity).delete({ userId, packageId });
+    if (!res.affected) throw notFound(`package ${packageId} not found`);
+  }
+}
