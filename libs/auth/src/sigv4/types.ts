@@ -1,0 +1,37 @@
+/** The parts of an incoming HTTP request that SigV4 verification needs, exactly as received on the wire. */
+export interface SigV4Request {
+  /** 'GET', 'POST', ... */
+  method: string;
+  /** Raw request path as received, percent-encoded, WITHOUT query (e.g. '/v1/bucket/create'). */
+  path: string;
+  /** Raw query string as received, without '?', '' if none. */
+  query: string;
+  /** Node's IncomingMessage.headers (lowercase names). */
+  headers: Record<string, string | string[] | undefined>;
+  /** hex SHA-256 of the body when the body is already buffered (JSON routes); undefined when the body is streamed and not yet read. */
+  bodySha256Hex?: string;
+}
+
+export interface SigV4Options {
+  /** Service name every credential scope must carry, e.g. 'jcs'. */
+  service: string;
+  /** Default new Date(). */
+  now?: Date;
+  /** Default 15 min. */
+  maxSkewMs?: number;
+  /** Default 7 days (604800), the SigV4 maximum. */
+  maxPresignSeconds?: number;
+}
+
+export interface SigV4Identity {
+  accessKeyId: string;
+  region: string;
+  presigned: boolean;
+  /** 'UNSIGNED-PAYLOAD' or lowercase hex. When a hex hash was signed but the body was not buffered, the caller must verify the streamed body against it before committing anything. */
+  payloadHash: string;
+  /** true when payloadHash is a hex digest that was NOT yet checked against the body (streamed body). */
+  payloadHashPending: boolean;
+}
+
+/** Resolves an access key to its secret; null = unknown or revoked key. */
+export type SecretLookup = (accessKeyId: string) => Promise<string | null>;
