@@ -1,0 +1,69 @@
+import type { Readable } from 'node:stream';
+import { DomainError } from '../../common/src/errors.js';
+
+/** One object as a listing reports it. Keys are relative, '/'-separated (see `assertSafeKey`). */
+export interface StorageEntry {
+  key: string;
+  size: number;
+  modTime: Date;
+}
+
+/** A byte range of an object; `end` is inclusive; absent `end` means "to the end of the object". */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+export type StorageKind = 'Local' | 'S3' | 'OBS';
+
+/**
+ * A flat key space of byte objects on one backend (a folder, an S3 or OBS bucket). Drivers know
+ * nothing of tenants, packages or user spaces. All object bytes move as streams with backpressure.
+ *
+ * Every key is checked by `assertSafeKey` (a bad one is a BadArgument); a missing object on read is a
+ * `StorageKeyNotFoundError`; any backend failure is OperationFailed carrying the backend's reason
+ * (status 502 when the backend refuses or is unreachable, 504 on timeout).
+ */
+export interface StorageDriver {
+  readonly kind: StorageKind;
+  /** Writes, reads back and deletes a probe object under `probeDir` (a relative key prefix); throws OperationFailed with the backend's reason. */
+  test(probeDir: string): Promise<void>;
+  /** Size and modification time, or null when there is no object under `key`. */
+  head(key: string): Promise<{ size: number; modTime: Date } | null>;
+  /**
+   * The object's bytes, or exactly the bytes of `range` (an `end` past the object is clamped; a
+   * `start` at or past the end of a non-empty object is a BadArgument). Missing key:
+   * `StorageKeyNotFoundError`. Destroying the returned stream releases the backend resources.
+   */
+  createReadStream(key: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Streams `body` to `key`. Atomic: readers see either the old object or the complete new one; a
+   * failed or aborted body leaves nothing behind. When `size` is given the body must have exactly that
+   * many bytes (else BadArgument). When the body itself fails, its own error is rethrown. Returns the
+   * number of bytes written.
+   */
+  write(key: string, body: Readable, opts?: { size?: number; signal?: AbortSignal }): Promise<{ size: number }>;
+  /** Moves an object within the space, overwriting the destination. Missing source: `StorageKeyNotFoundError`. */
+  move(fromKey: string, toKey: string): Promise<void>;
+  /**
+   * Pages of the entries whose key starts with `prefix` ('' or a key prefix, possibly ending in '/';
+   * a plain string prefix: 'a/b' matches 'a/b/x' and 'a/bc'), recursively, in key order (UTF-8 byte
+   * order) within a page. `pageSize` defaults to 1000; backends may return smaller pages.
+   */
+  list(prefix: string, opts?: { pageSize?: number }): AsyncGenerator<StorageEntry[]>;
+  /** Deletes the object; an absent key is not an error. */
+  delete(key: string): Promise<void>;
+  /** Releases connections; the driver must not be used afterwards. */
+  close?(): Promise<void>;
+}
+
+/** Thrown when reading (or moving) an object that does not exist, so callers can tell it apart. */
+export class StorageKeyNotFoundError extends DomainError {
+  constructor(readonly key: string) {
+    super('OperationFailed', `object ${key} not found in storage`, 500);
+  }
+}
+
+export function isStorageKeyNotFound(err: unknown): err is StorageKeyNotFoundError {
+  return err instanceof StorageKeyNotFoundError;
+}
