@@ -1,0 +1,340 @@
+import { randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
+import { lstat, mkdir, open, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { badArgument, DomainError, operationFailed } from '../../common/src/errors.js';
+import { ByteCounter, rangeNotSatisfiable, watchBody } from './byte-streams.js';
+import { CheckedStorageDriver, compareKeys } from './checked-driver.js';
+import { StorageKeyNotFoundError, type ByteRange, type StorageEntry } from './driver.js';
+import { assertSafeKey } from './safe-key.js';
+
+export interface LocalDriverOptions {
+  /** Absolute path of the folder holding the objects; it must exist (it is never created). */
+  rootDir: string;
+}
+
+/** 1 MiB reads measured ~4x faster than the 64 KiB default on these machines. */
+const READ_HIGH_WATER_MARK = 1024 * 1024;
+const WRITE_HIGH_WATER_MARK = 1024 * 1024;
+/** The driver's own in-flight temp files; listings skip them. */
+const TEMP_NAME = /^\.tmp-[0-9a-f]{24}$/;
+
+/**
+ * Objects as files under a root folder; a key's segments are path segments. Every key is resolved
+ * inside the root, and a key whose existing path components lead outside the root through a
+ * symlink (or end in a dangling symlink) is refused. Writes go to a temp file in the target folder,
+ * are fsynced, renamed over the target and the folder fsynced, so a reader sees the old or the
+ * complete new file and a crash leaves at most a `.tmp-*` file. Folders left empty by a delete or
+ * move are removed, so that a later object may take their name (S3 has no folders).
+ *
+ * The symlink check is made before each operation; a symlink swapped in concurrently by someone with
+ * write access to the root is not defended against (that someone can already write anything).
+ */
+export class LocalDriver extends CheckedStorageDriver {
+  readonly kind = 'Local' as const;
+  private readonly root: string;
+  private realRoot?: string;
+
+  constructor(opts: LocalDriverOptions) {
+    super();
+    if (typeof opts?.rootDir !== 'string' || !path.isAbsolute(opts.rootDir))
+      throw badArgument(`local storage root ${JSON.stringify(opts?.rootDir)} must be an absolute path`);
+    this.root = path.resolve(opts.rootDir);
+  }
+
+  protected async headObject(key: string): Promise<{ size: number; modTime: Date } | null> {
+    const abs = await this.resolveKey(key);
+    try {
+      const st = await stat(abs);
+      return st.isFile() ? { size: st.size, modTime: st.mtime } : null;
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw fsFailure('head', key, err);
+    }
+  }
+
+  protected async readObject(key: string, range: ByteRange | undefined): Promise<Readable> {
+    const abs = await this.resolveKey(key);
+    let fh: FileHandle;
+    try {
+      fh = await open(abs, 'r');
+    } catch (err) {
+      if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'EISDIR') throw new StorageKeyNotFoundError(key);
+      throw fsFailure('read', key, err);
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new StorageKeyNotFoundError(key);
+      let start = 0;
+      let end = st.size - 1;
+      if (range) {
+        if (range.start >= st.size && !(st.size === 0 && range.start === 0)) throw rangeNotSatisfiable(range, st.size);
+        start = range.start;
+        end = Math.min(range.end ?? end, end);
+      }
+      if (end < start) {
+        await fh.close();
+        return Readable.from([]);
+      }
+      // The stream owns the handle from here (autoClose): destroying it closes the file.
+      return fh.createReadStream({ start, end, highWaterMark: READ_HIGH_WATER_MARK });
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw fsFailure('read', key, err);
+    }
+  }
+
+  protected async writeObject(
+    key: string,
+    body: Readable,
+    opts: { size?: number; signal?: AbortSignal },
+  ): Promise<{ size: number }> {
+    const abs = await this.resolveKey(key);
+    const dir = path.dirname(abs);
+    let tmp = '';
+    let fh: FileHandle | undefined;
+    let watch: ReturnType<typeof watchBody> | undefined;
+    try {
+      // A concurrent delete may prune the freshly made folder before the temp file is created in it.
+      for (let attempt = 0; ; attempt++) {
+        await this.makeDir(dir, key);
+        tmp = path.join(dir, `.tmp-${randomBytes(12).toString('hex')}`);
+        try {
+          fh = await open(tmp, 'wx', 0o644);
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) throw err;
+        }
+      }
+      const counter = new ByteCounter(opts.size);
+      // The stream owns the handle: `flush` fsyncs it before the stream closes it, and a failed
+      // stream closes it too. (A handle kept open under a stream with autoClose off cannot be
+      // closed: FileHandle.close() waits for the stream's reference forever.)
+      const file = fh.createWriteStream({ flush: true, highWaterMark: WRITE_HIGH_WATER_MARK });
+      watch = watchBody(body, [counter, file]);
+      await pipeline(body, counter, file, { signal: opts.signal });
+      fh = undefined;
+      await rename(tmp, abs);
+      tmp = '';
+      await fsyncDir(dir);
+      return { size: counter.bytes };
+    } catch (err) {
+      await fh?.close().catch(() => undefined);
+      if (tmp) await unlink(tmp).catch(() => undefined);
+      if (watch?.bodyError !== undefined) throw watch.bodyError;
+      if (err instanceof Error && err.name === 'AbortError') throw err;
+      if ((err as NodeJS.ErrnoException).code === 'EISDIR')
+        throw operationFailed(`local storage cannot write ${key}: a folder of that name exists`);
+      throw fsFailure('write', key, err);
+    } finally {
+      watch?.dispose();
+    }
+  }
+
+  protected async moveObject(fromKey: string, toKey: string): Promise<void> {
+    const src = await this.resolveKey(fromKey);
+    const dst = await this.resolveKey(toKey);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const st = await stat(src).catch((err) => {
+          if (isMissing(err)) return null;
+          throw err;
+        });
+        if (!st?.isFile()) throw new StorageKeyNotFoundError(fromKey);
+        await this.makeDir(path.dirname(dst), toKey);
+        try {
+          await rename(src, dst);
+          break;
+        } catch (err) {
+          // ENOENT: the source vanished (the next round reports it) or the target folder was pruned.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) throw err;
+        }
+      }
+      await fsyncDir(path.dirname(dst));
+      if (path.dirname(src) !== path.dirname(dst)) await fsyncDir(path.dirname(src));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EISDIR' || (err as NodeJS.ErrnoException).code === 'ENOTEMPTY')
+        throw operationFailed(`local storage cannot move to ${toKey}: a folder of that name exists`);
+      throw fsFailure('move', fromKey, err);
+    }
+    await this.pruneEmptyDirs(path.dirname(src));
+  }
+
+  protected async deleteObject(key: string): Promise<void> {
+    const abs = await this.resolveKey(key);
+    try {
+      await unlink(abs);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // A folder is not an object: there is no object to delete.
+      if (isMissing(err) || code === 'EISDIR' || code === 'EPERM') return;
+      throw fsFailure('delete', key, err);
+    }
+    await this.pruneEmptyDirs(path.dirname(abs));
+  }
+
+  protected async *listObjects(prefix: string, pageSize: number): AsyncGenerator<StorageEntry[]> {
+    const realRoot = await this.rootRealPath();
+    const slash = prefix.lastIndexOf('/');
+    const baseKey = slash > 0 ? prefix.slice(0, slash) : '';
+    const baseDir = baseKey ? await this.resolveKey(baseKey) : this.root;
+    let page: StorageEntry[] = [];
+    for await (const entry of this.walk(baseDir, baseKey, prefix, realRoot)) {
+      page.push(entry);
+      if (page.length >= pageSize) {
+        yield page;
+        page = [];
+      }
+    }
+    if (page.length > 0) yield page;
+  }
+
+  /**
+   * Depth-first walk in key order: sorting a folder's files by name and its sub-folders by name + '/'
+   * visits keys in exactly the byte order of the full keys, so pages come out globally sorted while
+   * only one folder listing per level is held in memory. Symlinked folders are not descended (no
+   * cycles, no escapes); a symlinked file is listed only when it resolves inside the root.
+   */
+  private async *walk(dirAbs: string, dirKey: string, prefix: string, realRoot: string): AsyncGenerator<StorageEntry> {
+    let dirents: Dirent[];
+    try {
+      dirents = await readdir(dirAbs, { withFileTypes: true });
+    } catch (err) {
+      if (isMissing(err)) return;
+      throw fsFailure('list', dirKey, err);
+    }
+    const items: { key: string; sortKey: string; isDir: boolean; abs: string }[] = [];
+    for (const d of dirents) {
+      if (TEMP_NAME.test(d.name)) continue;
+      const key = dirKey ? `${dirKey}/${d.name}` : d.name;
+      if (!isSafeKey(key)) continue; // a foreign file whose name no key can address
+      const abs = path.join(dirAbs, d.name);
+      if (d.isDirectory()) {
+        const sub = `${key}/`;
+        if (sub.startsWith(prefix) || prefix.startsWith(sub)) items.push({ key, sortKey: sub, isDir: true, abs });
+      } else if ((d.isFile() || d.isSymbolicLink()) && key.startsWith(prefix)) {
+        items.push({ key, sortKey: key, isDir: false, abs });
+      }
+    }
+    items.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+    for (const item of items) {
+      if (item.isDir) {
+        yield* this.walk(item.abs, item.key, prefix, realRoot);
+        continue;
+      }
+      try {
+        const lst = await lstat(item.abs);
+        if (lst.isSymbolicLink() && !isWithin(await realpath(item.abs), realRoot)) continue;
+        const st = lst.isSymbolicLink() ? await stat(item.abs) : lst;
+        if (st.isFile()) yield { key: item.key, size: st.size, modTime: st.mtime };
+      } catch (err) {
+        if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ELOOP') continue; // gone meanwhile, or a broken link
+        throw fsFailure('list', item.key, err);
+      }
+    }
+  }
+
+  private async rootRealPath(): Promise<string> {
+    if (this.realRoot) return this.realRoot;
+    try {
+      const real = await realpath(this.root);
+      if (!(await stat(real)).isDirectory()) throw operationFailed(`local storage root ${this.root} is not a folder`);
+      this.realRoot = real;
+      return real;
+    } catch (err) {
+      if (err instanceof DomainError) throw err;
+      const e = err as NodeJS.ErrnoException;
+      throw operationFailed(`local storage root ${this.root} is not accessible: ${e.code ?? ''} ${e.message}`);
+    }
+  }
+
+  /** The absolute path of `key`, after checking that its existing components stay inside the root. */
+  private async resolveKey(key: string): Promise<string> {
+    const realRoot = await this.rootRealPath();
+    const abs = path.join(this.root, ...key.split('/'));
+    if (!isWithin(abs, this.root)) throw badArgument(`storage key ${JSON.stringify(key)} resolves outside the storage root`);
+    for (let probe = abs; ; probe = path.dirname(probe)) {
+      let real: string;
+      try {
+        real = await realpath(probe);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ELOOP') throw badArgument(`storage key ${JSON.stringify(key)} runs into a symlink loop`);
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fsFailure('resolve', key, err);
+        if (probe === this.root) throw operationFailed(`local storage root ${this.root} is not accessible: ${code}`);
+        const isLink = await lstat(probe).then(
+          (s) => s.isSymbolicLink(),
+          () => false,
+        );
+        if (isLink) throw badArgument(`storage key ${JSON.stringify(key)} runs into a dangling symlink`);
+        continue;
+      }
+      if (!isWithin(real, realRoot))
+        throw badArgument(`storage key ${JSON.stringify(key)} leads outside the storage root through a symlink`);
+      return abs;
+    }
+  }
+
+  private async makeDir(dir: string, key: string): Promise<void> {
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR' || code === 'EEXIST')
+        throw operationFailed(`local storage cannot store ${key}: one of its parent segments is an object`);
+      throw err;
+    }
+  }
+
+  /** Removes now-empty folders from `dir` up to (not including) the root; stops at the first non-empty one. */
+  private async pruneEmptyDirs(dir: string): Promise<void> {
+    for (let d = dir; d !== this.root && isWithin(d, this.root); d = path.dirname(d)) {
+      try {
+        await rmdir(d);
+      } catch {
+        return; // not empty (or already gone, or in use): leave it
+      }
+    }
+  }
+}
+
+function isWithin(p: string, root: string): boolean {
+  if (p === root) return true;
+  return p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+}
+
+function isSafeKey(key: string): boolean {
+  try {
+    assertSafeKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Some platforms and filesystems cannot fsync a folder; the rename itself has still happened.
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw err;
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}
+
+function fsFailure(op: string, key: string, err: unknown): Error {
+  if (err instanceof DomainError) return err;
+  const e = err as NodeJS.ErrnoException;
+  return operationFailed(`local storage ${op} of ${JSON.stringify(key)} failed: ${e?.code ?? ''} ${e?.message ?? String(err)}`.trim());
+}
