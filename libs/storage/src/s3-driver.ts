@@ -1,0 +1,217 @@
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { badArgument } from '../../common/src/errors.js';
+import { backendReason, isAbortError, remoteFailure } from './backend-error.js';
+import { ByteCounter, exactRangeBody, httpRange, watchBody } from './byte-streams.js';
+import { CheckedStorageDriver } from './checked-driver.js';
+import { StorageKeyNotFoundError, type ByteRange, type StorageEntry } from './driver.js';
+
+export interface S3DriverOptions {
+  /** Custom endpoint (MinIO, s3rver, another vendor); absent for AWS itself. */
+  endpoint?: string;
+  region: string;
+  bucket: string;
+  forcePathStyle?: boolean;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** Bound on connecting and on any period of silence on a connection; a dead backend fails within it. */
+  requestTimeoutMs: number;
+}
+
+/** Bodies of known size up to this go in one streamed PUT; larger or unknown ones in a multipart upload. */
+export const S3_SINGLE_PUT_MAX = 16 * 1024 * 1024;
+const PART_SIZE = 8 * 1024 * 1024;
+const QUEUE_SIZE = 2;
+const MAX_LIST_KEYS = 1000;
+
+const SILENT_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
+type S3Error = Error & { $metadata?: { httpStatusCode?: number } };
+
+/**
+ * Objects in one S3 bucket through `@aws-sdk/client-s3`. Checksums are computed and validated only
+ * when an operation requires it: with the SDK's newer default, streamed bodies are sent with
+ * aws-chunked framing that S3-compatible servers (s3rver, older MinIO and vendors) store verbatim,
+ * corrupting the object. Large or unknown-size bodies go through `@aws-sdk/lib-storage` (bounded
+ * memory: queueSize x partSize), which aborts the multipart upload when anything fails, so a failed
+ * write never becomes visible. Moves are a server-side copy (CopyObject: objects up to 5 GiB on AWS)
+ * followed by a delete.
+ */
+export class S3Driver extends CheckedStorageDriver {
+  readonly kind = 'S3' as const;
+  private readonly client: S3Client;
+  private readonly bucket: string;
+
+  constructor(opts: S3DriverOptions) {
+    super();
+    if (!opts.bucket) throw badArgument('S3 storage needs a bucket');
+    if (!Number.isFinite(opts.requestTimeoutMs) || opts.requestTimeoutMs <= 0)
+      throw badArgument('S3 storage needs a positive requestTimeoutMs');
+    this.bucket = opts.bucket;
+    this.client = new S3Client({
+      region: opts.region || 'us-east-1',
+      endpoint: opts.endpoint || undefined,
+      forcePathStyle: opts.forcePathStyle ?? false,
+      credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: 3,
+      // Silent: the driver reports every failure itself (mapped, with the backend's reason). Without
+      // a logger the SDK prints a console warning whenever a streamed body fails (it never retries one).
+      logger: SILENT_LOGGER,
+      // connectionTimeout bounds the TCP connect; socketTimeout bounds silence on an open connection
+      // (not the whole request, which may legitimately stream gigabytes).
+      requestHandler: { connectionTimeout: opts.requestTimeoutMs, socketTimeout: opts.requestTimeoutMs },
+    });
+  }
+
+  protected async headObject(key: string): Promise<{ size: number; modTime: Date } | null> {
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { size: res.ContentLength ?? 0, modTime: res.LastModified ?? new Date(0) };
+    } catch (err) {
+      // A HEAD answer has no body, so a missing bucket looks like a missing key too; test() tells them apart.
+      if (statusOf(err) === 404 || (err as Error).name === 'NotFound' || (err as Error).name === 'NoSuchKey') return null;
+      throw this.failure('head', key, err);
+    }
+  }
+
+  protected async readObject(key: string, range: ByteRange | undefined): Promise<Readable> {
+    let res;
+    try {
+      res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: httpRange(range) }));
+    } catch (err) {
+      if ((err as Error).name === 'NoSuchKey') throw new StorageKeyNotFoundError(key);
+      if ((err as Error).name === 'InvalidRange' || statusOf(err) === 416)
+        throw badArgument(`range ${httpRange(range)} is not satisfiable for ${key}: ${backendReason(err)}`);
+      throw this.failure('read', key, err);
+    }
+    const body = (res.Body as Readable | undefined) ?? Readable.from([]);
+    return exactRangeBody(
+      body,
+      range,
+      { status: res.$metadata.httpStatusCode, contentRange: res.ContentRange, contentLength: res.ContentLength },
+      `S3 read ${this.bucket}/${key}`,
+    );
+  }
+
+  protected async writeObject(
+    key: string,
+    body: Readable,
+    opts: { size?: number; signal?: AbortSignal },
+  ): Promise<{ size: number }> {
+    const counter = new ByteCounter(opts.size);
+    const watch = watchBody(body, [counter]);
+    // The SDK pipes a stream body into the request without watching it for errors, so a failing
+    // body would leave the request waiting for bytes until the socket timeout; abort it instead.
+    const abort = new AbortController();
+    const onCallerAbort = () => abort.abort(opts.signal?.reason);
+    opts.signal?.addEventListener('abort', onCallerAbort, { once: true });
+    pipeline(body, counter).catch((err) => abort.abort(err));
+    try {
+      if (opts.size !== undefined && opts.size <= S3_SINGLE_PUT_MAX) {
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size }),
+          { abortSignal: abort.signal },
+        );
+      } else {
+        const upload = new Upload({
+          client: this.client,
+          params: { Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size },
+          partSize: PART_SIZE,
+          queueSize: QUEUE_SIZE,
+          leavePartsOnError: false,
+          abortController: abort,
+        });
+        await upload.done();
+      }
+      return { size: counter.bytes };
+    } catch (err) {
+      const bodyError = watch.bodyError;
+      watch.dispose(); // destroying the pipeline below re-emits errors on the body that are not the body's
+      counter.destroy();
+      if (bodyError !== undefined) throw bodyError;
+      if (opts.signal?.aborted) throw opts.signal.reason ?? err;
+      if (abort.signal.aborted && abort.signal.reason instanceof Error && !isAbortError(abort.signal.reason))
+        throw remoteFailure(`S3 write ${this.bucket}/${key}`, abort.signal.reason); // e.g. the size check
+      throw this.failure('write', key, err);
+    } finally {
+      watch.dispose();
+      opts.signal?.removeEventListener('abort', onCallerAbort);
+    }
+  }
+
+  protected async moveObject(fromKey: string, toKey: string): Promise<void> {
+    try {
+      await this.client.send(
+        new CopyObjectCommand({ Bucket: this.bucket, Key: toKey, CopySource: `${this.bucket}/${encodeKey(fromKey)}` }),
+      );
+    } catch (err) {
+      if ((err as Error).name === 'NoSuchKey') throw new StorageKeyNotFoundError(fromKey);
+      throw this.failure('copy', `${fromKey} -> ${toKey}`, err);
+    }
+    await this.deleteObject(fromKey);
+  }
+
+  protected async *listObjects(prefix: string, pageSize: number): AsyncGenerator<StorageEntry[]> {
+    let token: string | undefined;
+    do {
+      let res;
+      try {
+        res = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix || undefined,
+            MaxKeys: Math.min(pageSize, MAX_LIST_KEYS),
+            ContinuationToken: token,
+          }),
+        );
+      } catch (err) {
+        throw this.failure('list', prefix, err);
+      }
+      const page = (res.Contents ?? []).map((o) => ({
+        key: o.Key ?? '',
+        size: o.Size ?? 0,
+        modTime: o.LastModified ?? new Date(0),
+      }));
+      if (page.length > 0) yield page;
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  protected async deleteObject(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (err) {
+      if ((err as Error).name === 'NoSuchKey' || (err as Error).name === 'NotFound') return;
+      throw this.failure('delete', key, err);
+    }
+  }
+
+  protected override async closeBackend(): Promise<void> {
+    this.client.destroy();
+  }
+
+  private failure(op: string, key: string, err: unknown): Error {
+    return remoteFailure(`S3 ${op} ${this.bucket}/${key}`, err);
+  }
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as S3Error)?.$metadata?.httpStatusCode;
+}
+
+/** CopySource is a URL path: each segment percent-encoded, '/' kept. */
+function encodeKey(key: string): string {
+  return key.split('/').map(encodeURIComponent).join('/');
+}
