@@ -24,6 +24,7 @@ export interface TestGateway {
   url: string;
   app: NestExpressApplication;
   config: AppConfig;
+  masterKey: Buffer;
   dataDir: string;
   tenant(name?: string): Promise<Tenant>;
   /** Runs SQL against the gateway's database (for tests that inspect rows directly). */
@@ -43,13 +44,14 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
   const config = loadConfig({
     DATABASE_URL: dbUrl.toString(),
     JCS_DATA_DIR: dataDir,
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     JCS_QUEUE_PREFIX: `jcs-test-${dbName}`,
     ...env,
   });
   const { ensureDatabase } = await import('../../libs/db/src/index.js');
   await ensureDatabase(config.DATABASE_URL);
-  const app = await createGatewayApp(config, randomBytes(32));
+  const masterKey = randomBytes(32);
+  const app = await createGatewayApp(config, masterKey);
   await app.listen(0, '127.0.0.1');
   const port = (app.getHttpServer().address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
@@ -59,6 +61,7 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
     url,
     app,
     config,
+    masterKey,
     dataDir,
     async tenant(name = `tenant-${++n}-${randomBytes(3).toString('hex')}`) {
       const t = await app.get(TenantsService).createUser(name);

@@ -51,7 +51,7 @@ export class SignedClient {
     const query = cleanQuery(spec.query);
     const headers: Record<string, string> = { host: this.host, ...(spec.headers ?? {}) };
     const streamBody = spec.body !== undefined && typeof spec.body !== 'string' && !Buffer.isBuffer(spec.body);
-    if (spec.unsignedPayload || streamBody) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+    if (spec.unsignedPayload || (streamBody && !headers['x-amz-content-sha256'])) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
     const signed = await this.signer.sign(
       {
         method,

@@ -8,12 +8,14 @@ import { BucketsModule } from '../../../libs/buckets/src/index.js';
 import { badArgument } from '../../../libs/common/src/index.js';
 import type { AppConfig } from '../../../libs/config/src/index.js';
 import { CoreModule } from '../../../libs/core/src/index.js';
+import { ObjectsModule } from '../../../libs/objects/src/index.js';
 import { PackagesModule } from '../../../libs/packages/src/index.js';
 import { SigV4Guard } from './auth/sigv4.guard.js';
 import { BucketsController } from './buckets/buckets.controller.js';
 import { EnvelopeFilter } from './envelope/envelope.filter.js';
 import { EnvelopeInterceptor } from './envelope/envelope.interceptor.js';
 import { HealthController } from './health/health.controller.js';
+import { ObjectsController } from './objects/objects.controller.js';
 import { PackagesController } from './packages/packages.controller.js';
 
 /** First validation message of the first failing field, e.g. "bucketID must be an integer". */
@@ -46,8 +48,9 @@ export class GatewayModule {
         AuthModule,
         BucketsModule,
         PackagesModule,
+        ObjectsModule,
       ],
-      controllers: [HealthController, BucketsController, PackagesController],
+      controllers: [HealthController, BucketsController, PackagesController, ObjectsController],
       providers: [
         { provide: APP_FILTER, useClass: EnvelopeFilter },
         { provide: APP_GUARD, useClass: SigV4Guard },

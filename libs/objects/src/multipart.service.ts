@@ -1,0 +1,137 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { createHash } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
+import { DomainError, assertValidObjectPath, badArgument, notFound, operationFailed } from '../../common/src/index.js';
+import { MultipartPartEntity, ObjectEntity } from '../../db/src/index.js';
+import { EMPTY_FULL_HASH, ShardRegistry, compositeHash, digestOf, fullHash, type StoredShard } from '../../shard-store/src/index.js';
+import { SpaceDrivers, SpacesService } from '../../user-spaces/src/index.js';
+import { ObjectReader } from './object-reader.js';
+import { ObjectsService, parseJson, requireId } from './objects.service.js';
+import { toObjectView, type ObjectView } from './object-view.js';
+import { readUploadForm, type UploadRequest } from './upload-form.js';
+
+const MAX_PART_INDEX = 2 ** 31 - 1;
+
+/**
+ * Multipart uploads (spec §5): the object exists from the start (redundancy `multipartUpload`), parts
+ * are shards of their own, and completion references the listed parts' shards in order (redundancy
+ * `segment`) — no byte is copied; the `Full` hash is computed by streaming through them once.
+ */
+@Injectable()
+export class MultipartService {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly objects: ObjectsService,
+    private readonly spaces: SpacesService,
+    private readonly drivers: SpaceDrivers,
+    private readonly shards: ShardRegistry,
+    private readonly reader: ObjectReader,
+  ) {}
+
+  /** Opens a multipart upload at `path` (an existing object there is replaced in place). */
+  async create(userId: number, packageId: number, path: string): Promise<ObjectView> {
+    assertValidObjectPath(path);
+    const [obj] = await this.ds.transaction((em) =>
+      this.objects.commitObjects(em, userId, packageId, [
+        { path, size: 0, fileHash: compositeHash([]), redundancy: { type: 'multipartUpload' }, blocks: [] },
+      ]),
+    );
+    return toObjectView(obj!);
+  }
+
+  /** Stores one part (`info` = {objectID, index}, then `file`); the same index again replaces it. */
+  async uploadPart(userId: number, req: UploadRequest): Promise<void> {
+    type Info = { objectId: number; index: number; userSpaceId: number; store: ReturnType<SpaceDrivers['shardStoreFor']> };
+    const { info, results } = await readUploadForm<Info, StoredShard>(req, {
+      maxFiles: 1,
+      onInfo: async (json) => {
+        const parsed = parseJson(json, 'info');
+        const objectId = requireId(parsed.objectID, 'info.objectID');
+        const index = parsed.index;
+        if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index > MAX_PART_INDEX)
+          throw badArgument('info.index must be a non-negative integer');
+        await this.requireOpen(userId, objectId);
+        const space = await this.spaces.uploadTarget(userId);
+        return { objectId, index, userSpaceId: space.userSpaceId, store: this.drivers.shardStoreFor(space) };
+      },
+      onFile: (inf, part) =>
+        inf.store.put(part.stream, {
+          maxSize: this.config.JCS_MAX_OBJECT_SIZE,
+          beforePublish: (hash, size) => this.shards.touch(inf.userSpaceId, hash, size),
+        }),
+    });
+    const shard = results[0];
+    if (!shard) throw badArgument('the form has no file part');
+    await this.ds.transaction(async (em) => {
+      await this.requireOpen(userId, info.objectId, true, em);
+      const [{ n }] = await em.query('SELECT count(*)::int AS n FROM multipart_parts WHERE object_id = $1 AND part_index <> $2', [
+        info.objectId,
+        info.index,
+      ]);
+      if (n >= this.config.JCS_MAX_PARTS) throw badArgument(`a multipart upload has at most ${this.config.JCS_MAX_PARTS} parts`);
+      await em.query(
+        `INSERT INTO multipart_parts (object_id, part_index, user_space_id, file_hash, size, create_time)
+         VALUES ($1, $2, $3, $4, $5, now())
+         ON CONFLICT (object_id, part_index) DO UPDATE
+           SET user_space_id = EXCLUDED.user_space_id, file_hash = EXCLUDED.file_hash, size = EXCLUDED.size, create_time = now()`,
+        [info.objectId, info.index, info.userSpaceId, shard.fileHash, shard.size],
+      );
+      // While open, the object's hash is the composite over its parts in index order.
+      const parts = await em.find(MultipartPartEntity, { where: { objectId: info.objectId }, order: { partIndex: 'ASC' } });
+      await em.update(ObjectEntity, { userId, objectId: info.objectId }, {
+        fileHash: compositeHash(parts.map((p) => digestOf(p.fileHash))),
+        updateTime: new Date(),
+      });
+    });
+  }
+
+  /** Joins the listed parts in the order given (an index may repeat); unlisted parts are released. */
+  async complete(userId: number, objectId: number, indexes: number[]): Promise<ObjectView> {
+    if (indexes.length === 0) throw badArgument('indexes must not be empty');
+    const object = await this.objects.get(userId, objectId);
+    if (object.redundancy.type !== 'multipartUpload') throw operationFailed(`object ${objectId} is not a multipart upload`);
+    const parts = new Map(
+      (await this.ds.getRepository(MultipartPartEntity).find({ where: { objectId } })).map((p) => [p.partIndex, p]),
+    );
+    const chosen = indexes.map((i) => {
+      const p = parts.get(i);
+      if (!p) throw badArgument(`part ${i} has not been uploaded`);
+      return p;
+    });
+    const size = chosen.reduce((s, p) => s + p.size, 0);
+    if (size > this.config.JCS_MAX_OBJECT_SIZE) throw new DomainError('QuotaExceeded', `the joined object would exceed ${this.config.JCS_MAX_OBJECT_SIZE} bytes`, 413);
+    const blocks = chosen.map((p, i) => ({ index: i, userSpaceId: p.userSpaceId, fileHash: p.fileHash, size: p.size }));
+    const redundancy = { type: 'segment' as const, segments: chosen.map((p) => p.size) };
+
+    // The Full hash of the joined bytes, streamed once through the part shards (no copy is written).
+    const probe = { ...object, size, redundancy };
+    const read = await this.reader.prepare(probe, blocks.map((b) => ({ ...b, objectId })), { start: 0, end: size - 1 });
+    const hash = createHash('sha256');
+    for await (const chunk of await read.open()) hash.update(chunk as Buffer);
+    const fileHash = size === 0 ? EMPTY_FULL_HASH : fullHash(hash.digest());
+
+    const done = await this.ds.transaction(async (em) => {
+      const locked = await this.requireOpen(userId, objectId, true, em);
+      // A part replaced while we were hashing would make the hash wrong: check they are unchanged.
+      const now = new Map((await em.find(MultipartPartEntity, { where: { objectId } })).map((p) => [p.partIndex, p.fileHash]));
+      if (chosen.some((p) => now.get(p.partIndex) !== p.fileHash))
+        throw operationFailed('a part was replaced while the upload was completing; complete it again');
+      await em.query('DELETE FROM multipart_parts WHERE object_id = $1', [objectId]);
+      await this.objects.insertBlocks(em, blocks.map((b) => ({ ...b, objectId })));
+      await em.update(ObjectEntity, { userId, objectId }, { size, fileHash, redundancy, updateTime: new Date() });
+      return { ...locked, size, fileHash, redundancy, updateTime: new Date() };
+    });
+    return toObjectView(await this.objects.get(userId, done.objectId));
+  }
+
+  /** The object if it is the tenant's and an open multipart upload; `lock` takes its row lock. */
+  private async requireOpen(userId: number, objectId: number, lock = false, em = this.ds.manager): Promise<ObjectEntity> {
+    const o = await em.findOne(ObjectEntity, { where: { userId, objectId }, lock: lock ? { mode: 'pessimistic_write' } : undefined });
+    if (!o) throw notFound(`object ${objectId} not found`);
+    if (o.redundancy.type !== 'multipartUpload') throw operationFailed(`object ${objectId} is not a multipart upload`);
+    return o;
+  }
+}

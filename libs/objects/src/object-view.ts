@@ -1,0 +1,40 @@
+import { rfc3339 } from '../../common/src/index.js';
+import type { ObjectEntity, Redundancy } from '../../db/src/index.js';
+
+/** Object JSON of spec §5; `size` is a string of decimal digits. */
+export interface ObjectView {
+  objectID: number;
+  packageID: number;
+  path: string;
+  size: string;
+  fileHash: string;
+  redundancy: Redundancy;
+  createTime: string;
+  updateTime: string;
+}
+
+export const toObjectView = (o: ObjectEntity): ObjectView => ({
+  objectID: o.objectId,
+  packageID: o.packageId,
+  path: o.path,
+  size: String(o.size),
+  fileHash: o.fileHash,
+  redundancy: o.redundancy,
+  createTime: rfc3339(o.createTime),
+  updateTime: rfc3339(o.updateTime),
+});
+
+/** A row as returned by raw SQL (snake_case, bigint as string) → entity shape. */
+export function objectFromRow(r: Record<string, any>): ObjectEntity {
+  return {
+    objectId: Number(r.object_id),
+    userId: Number(r.user_id),
+    packageId: Number(r.package_id),
+    path: r.path,
+    size: Number(r.size),
+    fileHash: r.file_hash,
+    redundancy: r.redundancy,
+    createTime: new Date(r.create_time),
+    updateTime: new Date(r.update_time),
+  };
+}

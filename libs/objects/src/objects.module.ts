@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { ShardRegistry } from '../../shard-store/src/index.js';
+import { UserSpacesModule } from '../../user-spaces/src/index.js';
+import { GarbageCollector } from './garbage-collector.js';
+import { ObjectListing } from './listing.js';
+import { MultipartService } from './multipart.service.js';
+import { ObjectReader } from './object-reader.js';
+import { ObjectsService } from './objects.service.js';
+
+const providers = [ShardRegistry, ObjectsService, ObjectReader, ObjectListing, MultipartService, GarbageCollector];
+
+@Module({ imports: [UserSpacesModule], providers, exports: providers })
+export class ObjectsModule {}

@@ -1,0 +1,256 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, In, type EntityManager } from 'typeorm';
+import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
+import { assertValidObjectPath, badArgument, notFound } from '../../common/src/index.js';
+import { ObjectBlockEntity, ObjectEntity, PackageEntity } from '../../db/src/index.js';
+import { ShardRegistry, type StoredShard } from '../../shard-store/src/index.js';
+import { SpaceDrivers, SpacesService } from '../../user-spaces/src/index.js';
+import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
+import { pathFromFilename, readUploadForm, type UploadRequest } from './upload-form.js';
+
+interface UploadInfo {
+  packageId: number;
+  userSpaceId: number;
+  store: ReturnType<SpaceDrivers['shardStoreFor']>;
+}
+
+/** A block to attach to an object: block `index` is shard `fileHash` in space `userSpaceId`. */
+export interface NewBlock {
+  index: number;
+  userSpaceId: number;
+  fileHash: string;
+  size: number;
+}
+
+/** Objects of one tenant (spec §5 minus multipart and downloads). Every query carries the userId. */
+@Injectable()
+export class ObjectsService {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly spaces: SpacesService,
+    private readonly drivers: SpaceDrivers,
+    private readonly shards: ShardRegistry,
+  ) {}
+
+  /**
+   * `POST /v1/object/upload`: streams every file part into the shard store, then commits all objects
+   * in one transaction (the batch is atomic; an existing path is overwritten in place).
+   */
+  async upload(userId: number, req: UploadRequest): Promise<ObjectView[]> {
+    const seen = new Set<string>();
+    const { info, results } = await readUploadForm<UploadInfo, { path: string; shard: StoredShard }>(req, {
+      maxFiles: this.config.JCS_MAX_FILES_PER_UPLOAD,
+      onInfo: async (json) => {
+        const parsed = parseJson(json, 'info');
+        const packageId = requireId(parsed.packageID, 'info.packageID');
+        const affinity = parsed.affinity === undefined || parsed.affinity === null ? undefined : requireId(parsed.affinity, 'info.affinity');
+        await this.requirePackage(userId, packageId);
+        const space = await this.spaces.uploadTarget(userId, affinity);
+        return { packageId, userSpaceId: space.userSpaceId, store: this.drivers.shardStoreFor(space) };
+      },
+      onFile: async (inf, part) => {
+        const path = assertValidObjectPath(pathFromFilename(part.filename));
+        if (seen.has(path)) throw badArgument(`path ${JSON.stringify(path)} appears twice in one upload`);
+        seen.add(path);
+        const shard = await inf.store.put(part.stream, {
+          maxSize: this.config.JCS_MAX_OBJECT_SIZE,
+          beforePublish: (hash, size) => this.shards.touch(inf.userSpaceId, hash, size),
+        });
+        return { path, shard };
+      },
+    });
+    if (results.length === 0) return [];
+    const committed = await this.ds.transaction((em) =>
+      this.commitObjects(
+        em,
+        userId,
+        info.packageId,
+        results.map((r) => ({
+          path: r.path,
+          size: r.shard.size,
+          fileHash: r.shard.fileHash,
+          redundancy: { type: 'none' as const },
+          blocks: [{ index: 0, userSpaceId: info.userSpaceId, fileHash: r.shard.fileHash, size: r.shard.size }],
+        })),
+      ),
+    );
+    return committed.map(toObjectView);
+  }
+
+  /**
+   * Creates or overwrites (in place: same objectID and createTime) the objects at the given paths of a
+   * package, replacing their blocks. Returns them in input order. Runs inside the caller's transaction.
+   */
+  async commitObjects(
+    em: EntityManager,
+    userId: number,
+    packageId: number,
+    objects: Array<{ path: string; size: number; fileHash: string; redundancy: ObjectEntity['redundancy']; blocks: NewBlock[] }>,
+  ): Promise<ObjectEntity[]> {
+    // Holds the package against a concurrent delete until the commit.
+    const pkg = await em.query('SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2 FOR SHARE', [userId, packageId]);
+    if (pkg.length === 0) throw notFound(`package ${packageId} not found`);
+    const rows: Record<string, unknown>[] = await em.query(
+      `INSERT INTO objects (user_id, package_id, path, size, file_hash, redundancy, create_time, update_time)
+       SELECT $1, $2, t.path, t.size, t.hash, t.red, now(), now()
+       FROM unnest($3::text[], $4::bigint[], $5::text[], $6::jsonb[]) AS t(path, size, hash, red)
+       ON CONFLICT (package_id, path) DO UPDATE
+         SET size = EXCLUDED.size, file_hash = EXCLUDED.file_hash, redundancy = EXCLUDED.redundancy, update_time = EXCLUDED.update_time
+       RETURNING *`,
+      [
+        userId,
+        packageId,
+        objects.map((o) => o.path),
+        objects.map((o) => o.size),
+        objects.map((o) => o.fileHash),
+        objects.map((o) => JSON.stringify(o.redundancy)),
+      ],
+    );
+    const byPath = new Map(rows.map((r) => [r.path as string, objectFromRow(r)]));
+    const ids = [...byPath.values()].map((o) => o.objectId);
+    await em.query('DELETE FROM object_blocks WHERE object_id = ANY($1)', [ids]);
+    await em.query('DELETE FROM multipart_parts WHERE object_id = ANY($1)', [ids]);
+    const blocks = objects.flatMap((o) => o.blocks.map((b) => ({ ...b, objectId: byPath.get(o.path)!.objectId })));
+    await this.insertBlocks(em, blocks);
+    return objects.map((o) => byPath.get(o.path)!);
+  }
+
+  async insertBlocks(em: EntityManager, blocks: Array<NewBlock & { objectId: number }>): Promise<void> {
+    if (blocks.length === 0) return;
+    await em.query(
+      `INSERT INTO object_blocks (object_id, index, user_space_id, file_hash, size)
+       SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::bigint[])`,
+      [
+        blocks.map((b) => b.objectId),
+        blocks.map((b) => b.index),
+        blocks.map((b) => b.userSpaceId),
+        blocks.map((b) => b.fileHash),
+        blocks.map((b) => b.size),
+      ],
+    );
+  }
+
+  async get(userId: number, objectId: number, em: EntityManager = this.ds.manager): Promise<ObjectEntity> {
+    const o = await em.findOne(ObjectEntity, { where: { userId, objectId } });
+    if (!o) throw notFound(`object ${objectId} not found`);
+    return o;
+  }
+
+  async getByPath(userId: number, packageId: number, path: string): Promise<ObjectEntity> {
+    assertValidObjectPath(path);
+    const o = await this.ds.getRepository(ObjectEntity).findOne({ where: { userId, packageId, path } });
+    if (!o) {
+      await this.requirePackage(userId, packageId);
+      throw notFound(`object ${JSON.stringify(path)} not found in package ${packageId}`);
+    }
+    return o;
+  }
+
+  async blocksOf(objectId: number): Promise<ObjectBlockEntity[]> {
+    return this.ds.getRepository(ObjectBlockEntity).find({ where: { objectId }, order: { index: 'ASC', userSpaceId: 'ASC' } });
+  }
+
+  async getPackageObjects(userId: number, packageId: number): Promise<ObjectView[]> {
+    await this.requirePackage(userId, packageId);
+    const all = await this.ds.getRepository(ObjectEntity).find({ where: { userId, packageId }, order: { path: 'ASC' } });
+    return all.map(toObjectView);
+  }
+
+  /** `move`: skips (not an error) a missing object, a foreign target package or an occupied path. */
+  async move(userId: number, movings: Array<{ objectID: number; packageID: number; path: string }>): Promise<number[]> {
+    movings.forEach((m) => assertValidObjectPath(m.path));
+    const successes: number[] = [];
+    for (const m of movings) {
+      const moved = await this.ds.transaction(async (em) => {
+        const target = await em.query('SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2 FOR SHARE', [userId, m.packageID]);
+        if (target.length === 0) return false;
+        // TypeORM returns UPDATE results in a driver-specific shape; a CTE makes it a plain SELECT.
+        const [{ n }] = await em
+          .query(
+            `WITH u AS (
+               UPDATE objects SET package_id = $3, path = $4, update_time = now()
+               WHERE user_id = $1 AND object_id = $2
+                 AND NOT EXISTS (SELECT 1 FROM objects o2 WHERE o2.package_id = $3 AND o2.path = $4 AND o2.object_id <> $2)
+               RETURNING 1)
+             SELECT count(*)::int AS n FROM u`,
+            [userId, m.objectID, m.packageID, m.path],
+          )
+          .catch((e: { code?: string }) => {
+            if (e.code === '23505') return [{ n: 0 }]; // the path was taken concurrently
+            throw e;
+          });
+        return n > 0;
+      });
+      if (moved) successes.push(m.objectID);
+    }
+    return successes;
+  }
+
+  /** `delete`: missing (or foreign) IDs are not an error. Shards are left to the collector. */
+  async delete(userId: number, objectIds: number[]): Promise<void> {
+    if (objectIds.length === 0) return;
+    await this.ds.getRepository(ObjectEntity).delete({ userId, objectId: In(objectIds) });
+  }
+
+  /**
+   * `clone`: a new object sharing the source's shards (no bytes copied); null where skipped (missing
+   * source, occupied target path, foreign package).
+   */
+  async clone(userId: number, clonings: Array<{ objectID: number; newPath: string; newPackageID: number }>): Promise<Array<ObjectView | null>> {
+    clonings.forEach((c) => assertValidObjectPath(c.newPath));
+    const out: Array<ObjectView | null> = [];
+    for (const c of clonings) {
+      out.push(
+        await this.ds.transaction(async (em) => {
+          const src = await em.findOne(ObjectEntity, { where: { userId, objectId: c.objectID } });
+          if (!src || src.redundancy.type === 'multipartUpload') return null;
+          const pkg = await em.query('SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2 FOR SHARE', [userId, c.newPackageID]);
+          if (pkg.length === 0) return null;
+          const inserted: Record<string, unknown>[] = await em.query(
+            `INSERT INTO objects (user_id, package_id, path, size, file_hash, redundancy, create_time, update_time)
+             VALUES ($1, $2, $3, $4, $5, $6, now(), now()) ON CONFLICT (package_id, path) DO NOTHING RETURNING *`,
+            [userId, c.newPackageID, c.newPath, src.size, src.fileHash, JSON.stringify(src.redundancy)],
+          );
+          if (inserted.length === 0) return null;
+          const obj = objectFromRow(inserted[0]!);
+          const blocks = await em.find(ObjectBlockEntity, { where: { objectId: src.objectId } });
+          // The source could be deleted and its shards collected concurrently: claim them under lock.
+          if (!(await this.shards.claim(em, blocks))) throw new CloneSourceGone();
+          await this.insertBlocks(em, blocks.map((b) => ({ ...b, objectId: obj.objectId })));
+          return toObjectView(obj);
+        }).catch((e) => {
+          if (e instanceof CloneSourceGone) return null;
+          throw e;
+        }),
+      );
+    }
+    return out;
+  }
+
+  async requirePackage(userId: number, packageId: number): Promise<void> {
+    if (!(await this.ds.getRepository(PackageEntity).exists({ where: { userId, packageId } })))
+      throw notFound(`package ${packageId} not found`);
+  }
+}
+
+class CloneSourceGone extends Error {}
+
+function parseJson(json: string, what: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    throw badArgument(`${what} is not valid JSON`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw badArgument(`${what} must be a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+export function requireId(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw badArgument(`${what} must be a positive integer`);
+  return v;
+}
+
+export { parseJson };

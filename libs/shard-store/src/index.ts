@@ -1,0 +1,3 @@
+export * from './file-hash.js';
+export * from './shard-store.js';
+export * from './shard-registry.js';

@@ -1,0 +1,4 @@
+export * from './local-root.js';
+export * from './space-drivers.js';
+export * from './spaces.service.js';
+export * from './user-spaces.module.js';

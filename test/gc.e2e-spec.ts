@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { GarbageCollector } from '../libs/objects/src/index.js';
+import { startWorker } from '../apps/worker/src/bootstrap.js';
+import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
+import { download, fullHashOf, newPackage, uploadFiles, uploadForm } from './support/objects.js';
+
+describe('garbage collection', () => {
+  let gw: TestGateway;
+  let a: Tenant;
+  let pkg: number;
+  let gc: GarbageCollector;
+  let shardsDir: string;
+
+  beforeAll(async () => {
+    gw = await startTestGateway({ JCS_GC_GRACE_SECONDS: '0', JCS_MULTIPART_MAX_AGE_SECONDS: '3600' });
+    a = await gw.tenant();
+    pkg = await newPackage(a);
+    gc = gw.app.get(GarbageCollector);
+    shardsDir = path.join(gw.dataDir, 'tenants', String(a.userID), 'shards');
+  });
+  afterAll(async () => gw?.stop());
+
+  const shardFile = (b: Buffer) => {
+    const h = fullHashOf(b);
+    return path.join(shardsDir, 'blocks', h.slice(4, 6), h);
+  };
+
+  it('removes exactly the unreferenced shards', async () => {
+    const kept = randomBytes(1000);
+    const overwritten = randomBytes(1001);
+    const replacement = randomBytes(1002);
+    const deleted = randomBytes(1003);
+    const shared = randomBytes(1004);
+    const up = await uploadFiles(a, pkg, [
+      ['gc/kept', kept],
+      ['gc/over', overwritten],
+      ['gc/deleted', deleted],
+      ['gc/shared-1', shared],
+      ['gc/shared-2', shared],
+    ]);
+    const ids = Object.fromEntries(up.body.data.uploadeds.map((o: any) => [o.path, o.objectID]));
+    await uploadFiles(a, pkg, [['gc/over', replacement]]);
+    await a.client.post('/v1/object/delete', { objectIDs: [ids['gc/deleted'], ids['gc/shared-1']] });
+    for (const b of [kept, overwritten, replacement, deleted, shared]) expect(existsSync(shardFile(b))).toBe(true);
+
+    const report = await gc.run();
+    expect(report.removedShards).toBeGreaterThanOrEqual(2);
+    expect(existsSync(shardFile(overwritten))).toBe(false);
+    expect(existsSync(shardFile(deleted))).toBe(false);
+    for (const b of [kept, replacement, shared]) expect(existsSync(shardFile(b))).toBe(true);
+    expect((await download(a, { objectID: ids['gc/kept'] })).bytes.equals(kept)).toBe(true);
+    expect((await download(a, { objectID: ids['gc/shared-2'] })).bytes.equals(shared)).toBe(true);
+    expect((await download(a, { objectID: ids['gc/over'] })).bytes.equals(replacement)).toBe(true);
+    const rows = await gw.sql('SELECT file_hash FROM shards WHERE file_hash = ANY($1)', [[overwritten, deleted].map(fullHashOf)]);
+    expect(rows).toEqual([]);
+  });
+
+  it('keeps shards younger than the grace period', async () => {
+    const gw2 = await startTestGateway({ JCS_GC_GRACE_SECONDS: '3600' });
+    try {
+      const t = await gw2.tenant();
+      const p = await newPackage(t);
+      const data = randomBytes(777);
+      const obj = (await uploadFiles(t, p, [['young', data]])).body.data.uploadeds[0];
+      await t.client.post('/v1/object/delete', { objectIDs: [obj.objectID] });
+      const report = await gw2.app.get(GarbageCollector).run();
+      expect(report.removedShards).toBe(0);
+      expect(await gw2.sql('SELECT 1 FROM shards')).toHaveLength(1);
+    } finally {
+      await gw2.stop();
+    }
+  });
+
+  it('removes abandoned temp files but not fresh ones', async () => {
+    const tmp = path.join(shardsDir, 'tmp');
+    mkdirSync(tmp, { recursive: true });
+    writeFileSync(path.join(tmp, 'abandoned'), 'x');
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(path.join(tmp, 'abandoned'), old, old);
+    await gc.run();
+    expect(existsSync(path.join(tmp, 'abandoned'))).toBe(false);
+  });
+
+  it('aborts multipart uploads older than the configured age and releases their parts', async () => {
+    const open = (await a.client.post('/v1/object/newMultipartUpload', { packageID: pkg, path: 'gc/mpu' })).body.data.object;
+    const part = randomBytes(2048);
+    const res = await uploadForm(a, '/v1/object/uploadPart', [
+      { name: 'info', value: JSON.stringify({ objectID: open.objectID, index: 0 }) },
+      { name: 'file', filename: 'part0', data: part },
+    ]);
+    expect(res.body.code).toBe('OK');
+    await gc.run();
+    expect(existsSync(shardFile(part))).toBe(true); // young upload: kept
+    await gw.sql(`UPDATE objects SET update_time = now() - interval '2 hours' WHERE object_id = $1`, [open.objectID]);
+    const report = await gc.run();
+    expect(report.abortedUploads).toBe(1);
+    expect(existsSync(shardFile(part))).toBe(false);
+    expect((await download(a, { objectID: open.objectID })).status).toBe(404);
+  });
+
+  it('runs periodically as a BullMQ job on the worker', async () => {
+    const data = randomBytes(3333);
+    const obj = (await uploadFiles(a, pkg, [['gc/by-worker', data]])).body.data.uploadeds[0];
+    await a.client.post('/v1/object/delete', { objectIDs: [obj.objectID] });
+    const worker = await startWorker({ ...gw.config, JCS_GC_INTERVAL_SECONDS: 1 }, gw.masterKey);
+    try {
+      const deadline = Date.now() + 20_000;
+      while (existsSync(shardFile(data)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      expect(existsSync(shardFile(data))).toBe(false);
+    } finally {
+      await worker.close();
+    }
+  });
+});
