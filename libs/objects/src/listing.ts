@@ -37,12 +37,17 @@ function decodeToken(token: string, prefix: string): Cursor {
     const c = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Cursor;
     const key = c.after ?? c.from;
     if (typeof key !== 'string' || (c.after !== undefined) === (c.from !== undefined)) throw new Error();
-    if (!key.startsWith(prefix) && key < prefix) throw new Error();
+    // Every position this listing hands out starts with the prefix and is a well-formed path (no NUL,
+    // no lone surrogate); anything else would reach PostgreSQL as an invalid string or list elsewhere.
+    if (!key.startsWith(prefix) || !isListablePath(key)) throw new Error();
     return c;
   } catch {
     throw badArgument('continuationToken is not one this listing gave out');
   }
 }
+
+/** No stored path holds a NUL or a lone surrogate (PostgreSQL text cannot hold the one, UTF-8 not the other). */
+const isListablePath = (s: string) => !/[\u0000\ud800-\udfff]/u.test(s);
 
 /**
  * The smallest string greater than every string that starts with `prefix`, in code point order (which
@@ -65,6 +70,8 @@ export class ObjectListing {
   constructor(@InjectDataSource() private readonly ds: DataSource) {}
 
   async list(userId: number, q: ListQuery): Promise<ListPage> {
+    // Such a path or prefix matches no object; PostgreSQL would refuse it as a parameter (a 500).
+    if (!isListablePath(q.path)) return { objects: [], commonPrefixes: [], isTruncated: false, nextContinuationToken: '' };
     if (!q.isPrefix) {
       const rows = await this.ds.query('SELECT * FROM objects WHERE user_id = $1 AND package_id = $2 AND path = $3', [userId, q.packageId, q.path]);
       return { objects: rows.map((r: Record<string, unknown>) => toObjectView(objectFromRow(r))), commonPrefixes: [], isTruncated: false, nextContinuationToken: '' };
