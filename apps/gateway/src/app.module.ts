@@ -10,6 +10,7 @@ import type { AppConfig } from '../../../libs/config/src/index.js';
 import { CoreModule } from '../../../libs/core/src/index.js';
 import { ObjectsModule } from '../../../libs/objects/src/index.js';
 import { PackagesModule } from '../../../libs/packages/src/index.js';
+import { UserSpacesModule } from '../../../libs/user-spaces/src/index.js';
 import { SigV4Guard } from './auth/sigv4.guard.js';
 import { BucketsController } from './buckets/buckets.controller.js';
 import { EnvelopeFilter } from './envelope/envelope.filter.js';
@@ -17,6 +18,7 @@ import { EnvelopeInterceptor } from './envelope/envelope.interceptor.js';
 import { HealthController } from './health/health.controller.js';
 import { ObjectsController } from './objects/objects.controller.js';
 import { PackagesController } from './packages/packages.controller.js';
+import { UserSpacesController } from './user-spaces/user-spaces.controller.js';
 
 /** First validation message of the first failing field, e.g. "bucketID must be an integer". */
 function validationMessage(errors: ValidationError[]): string {
@@ -49,8 +51,9 @@ export class GatewayModule {
         BucketsModule,
         PackagesModule,
         ObjectsModule,
+        UserSpacesModule,
       ],
-      controllers: [HealthController, BucketsController, PackagesController, ObjectsController],
+      controllers: [HealthController, BucketsController, PackagesController, ObjectsController, UserSpacesController],
       providers: [
         { provide: APP_FILTER, useClass: EnvelopeFilter },
         { provide: APP_GUARD, useClass: SigV4Guard },

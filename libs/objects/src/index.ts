@@ -7,3 +7,5 @@ export * from './object-view.js';
 export * from './objects.module.js';
 export * from './objects.service.js';
 export * from './upload-form.js';
+export * from './package-transfer.service.js';
+export * from './bounded.js';

@@ -1,13 +1,15 @@
 import { Module } from '@nestjs/common';
 import { ShardRegistry } from '../../shard-store/src/index.js';
+import { PackagesModule } from '../../packages/src/index.js';
 import { UserSpacesModule } from '../../user-spaces/src/index.js';
 import { GarbageCollector } from './garbage-collector.js';
 import { ObjectListing } from './listing.js';
 import { MultipartService } from './multipart.service.js';
 import { ObjectReader } from './object-reader.js';
 import { ObjectsService } from './objects.service.js';
+import { PackageTransferService } from './package-transfer.service.js';
 
-const providers = [ShardRegistry, ObjectsService, ObjectReader, ObjectListing, MultipartService, GarbageCollector];
+const providers = [ShardRegistry, ObjectsService, ObjectReader, ObjectListing, MultipartService, GarbageCollector, PackageTransferService];
 
-@Module({ imports: [UserSpacesModule], providers, exports: providers })
+@Module({ imports: [UserSpacesModule, PackagesModule], providers, exports: providers })
 export class ObjectsModule {}

@@ -279,7 +279,15 @@ export class LocalDriver extends CheckedStorageDriver {
 
   private async makeDir(dir: string, key: string): Promise<void> {
     try {
-      await mkdir(dir, { recursive: true });
+      // A concurrent prune may remove a parent between the levels mkdir -p creates: try again.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await mkdir(dir, { recursive: true });
+          return;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 4) throw err;
+        }
+      }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOTDIR' || code === 'EEXIST')
@@ -327,7 +335,8 @@ async function fsyncDir(dir: string): Promise<void> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     // Some platforms and filesystems cannot fsync a folder; the rename itself has still happened.
-    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw err;
+    // ENOENT: a concurrent delete or move emptied the folder and pruned it; nothing left to flush.
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF' && code !== 'ENOENT') throw err;
   } finally {
     await fh?.close().catch(() => undefined);
   }

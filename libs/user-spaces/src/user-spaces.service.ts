@@ -1,0 +1,128 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { SecretBox, notFound, operationFailed } from '../../common/src/index.js';
+import { SECRET_BOX } from '../../core/src/tokens.js';
+import { UserSpaceEntity } from '../../db/src/index.js';
+import type { CredentialSpec } from '../../storage/src/index.js';
+import { SpaceDrivers } from './space-drivers.js';
+import {
+  parseCredential,
+  parseFeatures,
+  parseName,
+  parseShardStore,
+  parseStorage,
+  parseWorkingDir,
+  publicCredential,
+} from './space-spec.js';
+
+/** UserSpace JSON of spec §6. */
+export interface UserSpaceView {
+  userSpaceID: number;
+  name: string;
+  storage: Record<string, unknown>;
+  credential: Record<string, unknown>;
+  shardStore: { maxSize: number } | null;
+  features: Array<Record<string, unknown>>;
+  workingDir: string;
+  revision: number;
+}
+
+/** User spaces of one tenant (spec §6): the tenant's userId is in every query. */
+@Injectable()
+export class UserSpacesService {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    @Inject(SECRET_BOX) private readonly box: SecretBox,
+    private readonly drivers: SpaceDrivers,
+  ) {}
+
+  view(s: UserSpaceEntity): UserSpaceView {
+    return {
+      userSpaceID: s.userSpaceId,
+      name: s.name,
+      storage: s.storage,
+      credential: publicCredential(this.credentialOf(s)),
+      shardStore: s.shardStore,
+      features: s.features,
+      workingDir: s.workingDir,
+      revision: s.revision,
+    };
+  }
+
+  credentialOf(s: UserSpaceEntity): CredentialSpec {
+    return JSON.parse(this.box.open(s.credentialSealed)) as CredentialSpec;
+  }
+
+  async create(userId: number, body: Record<string, unknown>): Promise<UserSpaceView> {
+    const name = parseName(body.name);
+    const storage = parseStorage(body.storage);
+    const credential = parseCredential(body.credential, storage.type);
+    const shardStore = parseShardStore(body.shardStore);
+    const features = parseFeatures(body.features);
+    const workingDir = parseWorkingDir(body.workingDir);
+    this.drivers.storageSpec(userId, storage); // a Local root outside the allowed directories is refused here
+    const saved = await this.ds.getRepository(UserSpaceEntity).save({
+      userId,
+      name,
+      storage,
+      credentialSealed: this.box.seal(JSON.stringify(credential)),
+      shardStore,
+      features,
+      workingDir,
+      revision: 1,
+      isDefault: false,
+    });
+    return this.view(await this.get(userId, saved.userSpaceId));
+  }
+
+  /** Renames and/or replaces the credential; every update bumps `revision` (and so rebuilds the driver). */
+  async update(userId: number, userSpaceId: number, body: Record<string, unknown>): Promise<UserSpaceView> {
+    const space = await this.get(userId, userSpaceId);
+    const patch: { name?: string; credentialSealed?: string } = {};
+    if (body.name !== undefined) patch.name = parseName(body.name);
+    if (body.credential !== undefined)
+      patch.credentialSealed = this.box.seal(JSON.stringify(parseCredential(body.credential, space.storage.type as 'Local')));
+    await this.ds
+      .createQueryBuilder()
+      .update(UserSpaceEntity)
+      .set({ ...patch, revision: () => 'revision + 1' })
+      .where('user_id = :userId AND user_space_id = :userSpaceId', { userId, userSpaceId })
+      .execute();
+    return this.view(await this.get(userId, userSpaceId));
+  }
+
+  /** Missing (or foreign) is not an error; refused while objects keep pieces in the space. */
+  async delete(userId: number, userSpaceId: number): Promise<void> {
+    await this.ds.transaction(async (em) => {
+      const space = await em.findOne(UserSpaceEntity, { where: { userId, userSpaceId }, lock: { mode: 'pessimistic_write' } });
+      if (!space) return;
+      if (space.isDefault) throw operationFailed(`user space ${userSpaceId} is the tenant's default space and cannot be deleted`);
+      const [{ n }] = await em.query(
+        `SELECT (SELECT count(*) FROM object_blocks WHERE user_space_id = $1) + (SELECT count(*) FROM multipart_parts WHERE user_space_id = $1) AS n`,
+        [userSpaceId],
+      );
+      if (Number(n) > 0) throw operationFailed(`user space ${userSpaceId} still holds pieces of ${n} object blocks; move or delete them first`);
+      await em.delete(UserSpaceEntity, { userId, userSpaceId });
+    });
+  }
+
+  async get(userId: number, userSpaceId: number): Promise<UserSpaceEntity> {
+    const s = await this.ds.getRepository(UserSpaceEntity).findOne({ where: { userId, userSpaceId } });
+    if (!s) throw notFound(`user space ${userSpaceId} not found`);
+    return s;
+  }
+
+  /** Writes, reads back and deletes a probe in `<workingDir>/` of a space that need not be saved. */
+  async test(userId: number, body: Record<string, unknown>): Promise<void> {
+    const storage = parseStorage(body.storage);
+    const credential = parseCredential(body.credential, storage.type);
+    const workingDir = parseWorkingDir(body.workingDir);
+    const driver = this.drivers.build(userId, storage, credential);
+    try {
+      await driver.test(workingDir);
+    } finally {
+      await driver.close?.();
+    }
+  }
+}
