@@ -9,9 +9,9 @@ import { BASE_DATABASE_URL, dropDatabase } from './support/gateway.js';
 import { SignedClient } from './support/signed-client.js';
 
 const run = promisify(execFile);
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const CLI = path.join(ROOT, 'dist/apps/cli/src/main.js');
-const GATEWAY = path.join(ROOT, 'dist/apps/gateway/src/main.js');
+// The compiled programs next to this compiled test (dist/test → dist/apps).
+const CLI = path.resolve(import.meta.dirname, '../apps/cli/src/main.js');
+const GATEWAY = path.resolve(import.meta.dirname, '../apps/gateway/src/main.js');
 
 async function waitForHealthy(port: number, child: ReturnType<typeof spawn>, output: () => string): Promise<void> {
   const deadline = Date.now() + 30_000;
