@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { GarbageCollector } from '../libs/objects/src/index.js';
 import { S3Driver } from '../libs/storage/src/index.js';
@@ -18,7 +19,7 @@ describe('user spaces (spec §6)', () => {
 
   beforeAll(async () => {
     s3 = await startS3rver({ buckets: ['s3-space', 'obs-space'] });
-    gw = await startTestGateway({ JCS_GC_GRACE_SECONDS: '0', JCS_BACKEND_TIMEOUT_MS: '5000' });
+    gw = await startTestGateway({ JCS_GC_GRACE_SECONDS: '0', JCS_BACKEND_TIMEOUT_MS: '3000' });
     a = await gw.tenant();
   });
   afterAll(async () => {
@@ -130,6 +131,22 @@ describe('user spaces (spec §6)', () => {
       expect(res.status).toBeGreaterThanOrEqual(500);
       expect(res.body.code).toBe('OperationFailed');
       expect(res.body.message.length).toBeGreaterThan(10);
+    });
+
+    it.each(['S3', 'OBS'])('answers OperationFailed (never hangs) when an %s backend accepts but never answers', async (type) => {
+      const sockets = new Set<import('node:net').Socket>();
+      const blackhole = createServer((sock) => void sockets.add(sock));
+      await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', () => r()));
+      const endpoint = `http://127.0.0.1:${(blackhole.address() as AddressInfo).port}`;
+      try {
+        const storage = type === 'S3' ? { ...s3Storage(), endpoint } : { ...obsStorage(), endpoint };
+        const res = await a.client.post('/v1/userSpace/test', { storage, credential: { type, ...S3_CRED } });
+        expect(res.status).toBeGreaterThanOrEqual(500);
+        expect(res.body.code).toBe('OperationFailed');
+      } finally {
+        sockets.forEach((s) => s.destroy());
+        blackhole.close();
+      }
     });
 
     it('answers OperationFailed for OBS on a missing bucket', async () => {

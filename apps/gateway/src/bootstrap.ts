@@ -19,7 +19,6 @@ export async function createGatewayApp(config: AppConfig, masterKey: Buffer): Pr
   app.useBodyParser('json', { limit: config.JCS_MAX_JSON_BODY });
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.enableShutdownHooks();
   setupOpenApi(app);
   return app;
 }

@@ -27,11 +27,19 @@ async function main(): Promise<void> {
   await app.listen(config.PORT, config.HOST);
   log.log(`gateway listening on http://${config.HOST}:${config.PORT} (docs at /docs)`);
 
-  if (process.argv.includes('--with-worker')) {
-    const worker = await startWorker(config, masterKey);
-    process.once('SIGTERM', () => void worker.close());
-    process.once('SIGINT', () => void worker.close());
-  }
+  const worker = process.argv.includes('--with-worker') ? await startWorker(config, masterKey) : undefined;
+
+  // Graceful shutdown: stop taking connections, let requests in flight finish, close the worker (it
+  // finishes its current job), the pools and queues, then exit 0.
+  const shutdown = async (signal: string) => {
+    log.log(`${signal} received: shutting down`);
+    const force = setTimeout(() => process.exit(1), 30_000).unref();
+    await Promise.allSettled([app.close(), worker?.close()]);
+    clearTimeout(force);
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
 }
 
 main().catch((e: Error) => {

@@ -9,7 +9,6 @@ export async function startWorker(config: AppConfig, masterKey: Buffer): Promise
     logger: ['error', 'warn', 'log'],
     abortOnError: false,
   });
-  ctx.enableShutdownHooks();
   await ctx.init();
   return ctx;
 }

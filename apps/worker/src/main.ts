@@ -10,8 +10,14 @@ async function main(): Promise<void> {
   const masterKey = resolveMasterKey(config, (m) => console.warn(JSON.stringify({ level: 'warn', msg: m })));
   await ensureDatabase(config.DATABASE_URL);
   await pingRedis(config.REDIS_URL);
-  await startWorker(config, masterKey);
+  const worker = await startWorker(config, masterKey);
   console.log(JSON.stringify({ level: 'info', msg: 'worker started' }));
+  const shutdown = async () => {
+    await worker.close(); // lets the running job finish
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown());
+  process.once('SIGINT', () => void shutdown());
 }
 
 main().catch((e: Error) => {

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { SecretBox, notFound, operationFailed } from '../../common/src/index.js';
+import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
 import { SECRET_BOX } from '../../core/src/tokens.js';
 import { UserSpaceEntity } from '../../db/src/index.js';
 import type { CredentialSpec } from '../../storage/src/index.js';
@@ -34,6 +35,7 @@ export class UserSpacesService {
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     @Inject(SECRET_BOX) private readonly box: SecretBox,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly drivers: SpaceDrivers,
   ) {}
 
@@ -119,10 +121,22 @@ export class UserSpacesService {
     const credential = parseCredential(body.credential, storage.type);
     const workingDir = parseWorkingDir(body.workingDir);
     const driver = this.drivers.build(userId, storage, credential);
+    // The driver's own timeouts bound each request; retries could add up, so the whole probe gets one
+    // deadline too: the caller hears back within JCS_BACKEND_TIMEOUT_MS whatever the backend does.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(operationFailed(`the storage did not answer within ${this.config.JCS_BACKEND_TIMEOUT_MS} ms`, 504)),
+        this.config.JCS_BACKEND_TIMEOUT_MS,
+      );
+    });
+    const probe = driver.test(workingDir);
     try {
-      await driver.test(workingDir);
+      await Promise.race([probe, deadline]);
     } finally {
-      await driver.close?.();
+      clearTimeout(timer);
+      // Close once the probe has settled (close waits for operations in flight), without holding the caller.
+      void probe.catch(() => undefined).finally(() => driver.close?.());
     }
   }
 }
