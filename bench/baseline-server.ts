@@ -1,0 +1,157 @@
+import busboy from 'busboy';
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+
+/**
+ * The baseline every gateway figure is divided by: the least a Node HTTP server must do to offer the
+ * same operation with the same durability, run as its own process like the gateway so both pay the
+ * same process and loopback costs and share the same 2 cores with the same client.
+ *
+ *   POST /raw?name=N           request body → one file (the 1 GiB upload baseline; the body is the
+ *                              very multipart body sent to the gateway, written unparsed)
+ *   POST /multipart?dir=D      multipart/form-data parsed with busboy (as the gateway does), each file
+ *                              part → its own file, one part at a time (as the gateway does)
+ *   GET  /file?path=P          a file, with `Range: bytes=a-b` (206), read with 1 MiB chunks
+ *   GET  /list?userID&packageID&prefix&limit
+ *                              one keyset SQL page of `objects`, rows sent as JSON
+ *   GET  /healthz
+ *
+ * Every write uses the gateway's Local driver policy: temp file in the target folder, written through a
+ * 1 MiB-buffered stream that fsyncs before closing, renamed into place, then the folder fsynced.
+ * No authentication: the signed headers the bench client sends are ignored.
+ *
+ * Env: PORT, BASELINE_DIR (where files go), DATABASE_URL (for /list).
+ */
+const ROOT = path.resolve(process.env.BASELINE_DIR ?? '.');
+const MiB = 1024 * 1024;
+const db = process.env.DATABASE_URL ? new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 2 }) : undefined;
+
+async function durableWrite(dir: string, name: string, body: Readable): Promise<number> {
+  const tmp = path.join(dir, `.tmp-${randomBytes(12).toString('hex')}`);
+  const fh: FileHandle = await open(tmp, 'wx', 0o644);
+  const file = fh.createWriteStream({ flush: true, highWaterMark: MiB });
+  await pipeline(body, file);
+  await rename(tmp, path.join(dir, name));
+  await fsyncDir(dir);
+  return file.bytesWritten;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+const safeName = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 200) || 'unnamed';
+
+function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+async function rawUpload(req: http.IncomingMessage, res: http.ServerResponse, q: URLSearchParams) {
+  const size = await durableWrite(ROOT, safeName(q.get('name') ?? 'raw.bin'), req);
+  sendJson(res, 200, { size });
+}
+
+async function multipartUpload(req: http.IncomingMessage, res: http.ServerResponse, q: URLSearchParams) {
+  const dir = path.join(ROOT, safeName(q.get('dir') ?? 'multipart'));
+  await mkdir(dir, { recursive: true });
+  let files = 0;
+  let bytes = 0;
+  let chain: Promise<unknown> = Promise.resolve();
+  let failure: unknown;
+  await new Promise<void>((resolve, reject) => {
+    const bb = busboy({ headers: req.headers, preservePath: true, fileHwm: MiB, limits: { files: 100_000 } });
+    bb.on('file', (_field, stream, meta) => {
+      chain = chain.then(async () => {
+        if (failure) return void stream.resume();
+        try {
+          bytes += await durableWrite(dir, safeName(decodeURIComponent(meta.filename ?? 'file')), stream);
+          files++;
+        } catch (e) {
+          failure ??= e;
+          stream.resume();
+        }
+      });
+    });
+    bb.on('close', () => chain.then(() => (failure ? reject(failure) : resolve())));
+    bb.on('error', reject);
+    req.pipe(bb);
+  });
+  sendJson(res, 200, { files, bytes });
+}
+
+async function sendFile(req: http.IncomingMessage, res: http.ServerResponse, q: URLSearchParams) {
+  const file = q.get('path') ?? '';
+  const size = (await stat(file)).size;
+  const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+  let start = 0;
+  let end = size - 1;
+  if (m) {
+    start = Number(m[1]);
+    end = m[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
+    if (start >= size) {
+      res.writeHead(416, { 'content-range': `bytes */${size}` });
+      return void res.end();
+    }
+    res.writeHead(206, { 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${size}`, 'content-type': 'application/octet-stream' });
+  } else {
+    res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes' });
+  }
+  await pipeline(createReadStream(file, { start, end, highWaterMark: MiB }), res);
+}
+
+async function list(res: http.ServerResponse, q: URLSearchParams) {
+  if (!db) throw new Error('DATABASE_URL is not set');
+  const { rows } = await db.query(
+    'SELECT * FROM objects WHERE user_id = $1 AND package_id = $2 AND path >= $3 ORDER BY path LIMIT $4',
+    [q.get('userID'), q.get('packageID'), q.get('prefix') ?? '', Number(q.get('limit') ?? 1000)],
+  );
+  sendJson(res, 200, { objects: rows });
+}
+
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const q = url.searchParams;
+  const route = `${req.method} ${url.pathname}`;
+  const work =
+    route === 'POST /raw'
+      ? rawUpload(req, res, q)
+      : route === 'POST /multipart'
+        ? multipartUpload(req, res, q)
+        : route === 'GET /file'
+          ? sendFile(req, res, q)
+          : route === 'GET /list'
+            ? list(res, q)
+            : route === 'GET /healthz'
+              ? Promise.resolve(sendJson(res, 200, { status: 'up' }))
+              : Promise.resolve(sendJson(res, 404, { error: route }));
+  work.catch((e: Error) => {
+    if (res.headersSent) res.destroy();
+    else sendJson(res, 500, { error: e.message });
+    req.resume();
+  });
+});
+server.keepAliveTimeout = 60_000;
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+  const addr = server.address();
+  process.stderr.write(`baseline listening on ${typeof addr === 'object' && addr ? addr.port : addr}\n`);
+});
+const stop = () => {
+  server.close();
+  server.closeAllConnections();
+  void (db ? db.end() : Promise.resolve()).finally(() => process.exit(0));
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

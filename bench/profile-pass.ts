@@ -1,0 +1,86 @@
+import type { ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { newPackage, type BenchContext } from './context.js';
+import { BenchClient } from './http-client.js';
+import { log, type Service } from './processes.js';
+import { summariseProfile, type ProfileSummary } from './profile.js';
+import { downloadBig, uploadBig, type BigObject } from './scenarios/big-object.js';
+import { rangedRead, randomOffsets } from './scenarios/ranged.js';
+import { smallObjectsRun } from './scenarios/small-objects.js';
+
+function ask(child: ChildProcess, msg: object, replyKey: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const on = (m: Record<string, unknown>) => {
+      if (m?.cpuProfileError) {
+        child.off('message', on);
+        reject(new Error(String(m.cpuProfileError)));
+      } else if (m?.[replyKey] !== undefined) {
+        child.off('message', on);
+        resolve(m[replyKey]);
+      }
+    };
+    child.on('message', on);
+    child.send(msg);
+  });
+}
+
+/** CPU profile of the gateway while `work` runs (profiler preloaded, driven over IPC). */
+async function profileDuring(gateway: Service, name: string, work: () => Promise<unknown>): Promise<ProfileSummary> {
+  await ask(gateway.child, { cpuProfile: 'start' }, 'cpuProfileStarted');
+  await work();
+  const file = (await ask(gateway.child, { cpuProfile: 'stop', name }, 'cpuProfileWritten')) as string;
+  return summariseProfile(file);
+}
+
+export interface ProfileInputs {
+  bigPackageID: number;
+  object: BigObject;
+  flatPackageID: number;
+}
+
+/**
+ * Runs after the measured passes, on a gateway restarted with the CPU profiler (same database and
+ * data dir), a shorter version of each workload whose target was missed, and summarises where the
+ * gateway's main thread spent its time. Profiling slows the gateway: these runs are not figures.
+ * The .cpuprofile files open in Chrome DevTools or speedscope (keep them with BENCH_PROFILE_OUT=dir).
+ */
+export async function profileWorkloads(ctx: BenchContext, which: Set<string>, inputs: ProfileInputs): Promise<Record<string, ProfileSummary>> {
+  await ctx.env.stop(ctx.gateway);
+  const gateway = await ctx.env.startGateway({ profile: true });
+  ctx.gateway = gateway;
+  const client = new BenchClient(gateway.url, ctx.env.adminCredentials());
+  const out: Record<string, ProfileSummary> = {};
+  try {
+    const run = async (name: string, work: () => Promise<unknown>) => {
+      log(`profiling gateway: ${name}`);
+      out[name] = await profileDuring(gateway, name, work);
+      // The raw profiles live in the temp dir, removed at the end; BENCH_PROFILE_OUT keeps copies.
+      const keep = process.env.BENCH_PROFILE_OUT;
+      if (keep) {
+        mkdirSync(keep, { recursive: true });
+        copyFileSync(path.join(ctx.env.profileDir, `${name}.cpuprofile`), path.join(keep, `${name}.cpuprofile`));
+        log(`  ${name}.cpuprofile copied to ${keep}`);
+      }
+    };
+    if (which.has('upload')) await run('upload', () => uploadBig(client, 'gateway', gateway.pid, inputs.bigPackageID, ctx.bigSize));
+    if (which.has('download')) await run('download', () => downloadBig(client, 'gateway', gateway.pid, inputs.object));
+    if (which.has('ranged'))
+      await run('ranged', async () => {
+        for (const o of randomOffsets(300, inputs.object.size, 99)) await rangedRead(client, 'gateway', inputs.object, o);
+      });
+    if (which.has('smallObjects'))
+      await run('smallObjects', async () => {
+        const pkg = await newPackage(client, 'bench-small-profile', 'small');
+        await smallObjectsRun(client, 'gateway', gateway.pid, pkg, 'profile', 2000, 1, 90_000_000);
+      });
+    if (which.has('listing'))
+      await run('listing', async () => {
+        for (let i = 0; i < 20; i++)
+          await client.request({ path: '/v1/object/listByPath', query: { packageID: inputs.flatPackageID, path: '', isPrefix: true, maxKeys: 1000 } });
+      });
+  } finally {
+    client.close();
+  }
+  return out;
+}

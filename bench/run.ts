@@ -1,0 +1,147 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { BenchContext, TargetCheck } from './context.js';
+import { BenchClient } from './http-client.js';
+import { BenchEnv, log, repoRoot } from './processes.js';
+import { profileWorkloads } from './profile-pass.js';
+import { rssMiB } from './rss.js';
+import { runBigObject } from './scenarios/big-object.js';
+import { runListing } from './scenarios/listing.js';
+import { runRanged } from './scenarios/ranged.js';
+import { runSmallObjects } from './scenarios/small-objects.js';
+import { MiB, round } from './stats.js';
+
+/**
+ * `npm run bench`: builds, then measures the built gateway (its own process) against a minimal Node
+ * baseline server (its own process) on this machine, in the same run, and prints ONE JSON document on
+ * stdout (progress on stderr), also written to bench/results/latest.json.
+ *
+ * The machine is shared and noisy (2 cores), so absolute figures vary from run to run; the ratios,
+ * measured with gateway and baseline interleaved, are the figures to compare.
+ *
+ * Knobs (env): BENCH_ROUNDS (5), BENCH_BIG_MIB (1024), BENCH_SMALL_OBJECTS (10000), BENCH_RANGED (1000),
+ * BENCH_LIST_REQUESTS (50), BENCH_PROFILE (missed | all | none; default missed), BENCH_OUTPUT
+ * (default bench/results/latest.json), BENCH_DATABASE_URL (maintenance DB, default
+ * postgres://postgres@127.0.0.1:5432/postgres), BENCH_TMPDIR.
+ */
+const num = (name: string, def: number) => (process.env[name] ? Number(process.env[name]) : def);
+
+function gitInfo() {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot, encoding: 'utf8' }).trim().length > 0;
+    return { commit, dirty };
+  } catch {
+    return { commit: null, dirty: null };
+  }
+}
+
+/** Which profiling workload explains which missed target. */
+const WORKLOAD_OF: Record<string, string> = {
+  'upload.ratio': 'upload',
+  'upload.gatewayPeakRssMiB': 'upload',
+  'download.ratio': 'download',
+  'ranged.gateway.p50Ms': 'ranged',
+  'smallObjects.gatewayBestObjectsPerSec': 'smallObjects',
+  'listing.flatFirstPage.gateway.p50Ms': 'listing',
+};
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const env = new BenchEnv();
+  let ctx: BenchContext | undefined;
+  const interrupted = (sig: string) => {
+    log(`${sig}: cleaning up`);
+    void env.dispose().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  try {
+    await env.createDatabase();
+    log(`database ${env.dbName}, temp dir ${env.root}`);
+    const gateway = await env.startGateway();
+    const baseline = await env.startBaseline();
+    const admin = env.adminCredentials();
+    ctx = {
+      env,
+      gateway,
+      baseline,
+      gw: new BenchClient(gateway.url, admin),
+      bl: new BenchClient(baseline.url, admin),
+      userID: admin.userID,
+      rounds: num('BENCH_ROUNDS', 5),
+      bigSize: num('BENCH_BIG_MIB', 1024) * MiB,
+    };
+    const gatewayIdleRssMiB = rssMiB(gateway.pid);
+    const baselineIdleRssMiB = rssMiB(baseline.pid);
+    log(`gateway pid ${gateway.pid} at ${gateway.url} (RSS ${gatewayIdleRssMiB} MiB), baseline pid ${baseline.pid} at ${baseline.url}`);
+
+    const big = await runBigObject(ctx);
+    const ranged = await runRanged(ctx, big.object, num('BENCH_RANGED', 1000));
+    const small = await runSmallObjects(ctx, num('BENCH_SMALL_OBJECTS', 10_000));
+    const listing = await runListing(ctx, num('BENCH_LIST_REQUESTS', 50));
+    const gatewayRssAfterMiB = rssMiB(ctx.gateway.pid);
+    const measuredSeconds = round((performance.now() - t0) / 1000, 1);
+
+    const targets: TargetCheck[] = [...big.targets, ...ranged.targets, ...small.targets, ...listing.targets];
+    const mode = process.env.BENCH_PROFILE ?? 'missed';
+    const workloads = new Set(
+      mode === 'all' ? Object.values(WORKLOAD_OF) : mode === 'none' || mode === '0' ? [] : targets.filter((t) => !t.met).map((t) => WORKLOAD_OF[t.figure]),
+    );
+    const profiles = workloads.size
+      ? await profileWorkloads(ctx, workloads, { bigPackageID: big.bigPackageID, object: big.object, flatPackageID: listing.packages.flat })
+      : {};
+
+    const doc = {
+      benchmark: 'jcs-gateway vs minimal Node baseline, same machine, same run',
+      date: new Date().toISOString(),
+      git: gitInfo(),
+      machine: { node: process.version, platform: `${os.platform()} ${os.release()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryMiB: Math.round(os.totalmem() / MiB) },
+      durationSeconds: round((performance.now() - t0) / 1000, 1),
+      measuredSeconds,
+      settings: { rounds: ctx.rounds, bigObjectBytes: ctx.bigSize, profile: mode },
+      targets,
+      allTargetsMet: targets.every((t) => t.met),
+      figures: {
+        upload: big.result.upload,
+        download: big.result.download,
+        rangedReads: ranged.result,
+        smallObjects: small.result,
+        listing: listing.result,
+        gatewayRssMiB: { idleAfterStart: gatewayIdleRssMiB, afterScenarios: gatewayRssAfterMiB },
+        baselineIdleRssMiB,
+      },
+      profiles,
+      notes: [
+        'MB = 10^6 bytes. Ratios are gateway/baseline (throughput: higher is better; latency: lower is better).',
+        'Big-object throughput: gateway and baseline alternate within each round (ABC, CBA, ...); "ratio" is the median of the per-round ratios (runs adjacent in time), "ratioOfMedians" divides the medians; one unmeasured warm-up upload per server precedes the rounds, and `sync` runs (untimed) before each upload so none pays for earlier writeback. Ranged reads and listings alternate gateway/baseline request by request.',
+        'serverCpuMs*: CPU time (user+system, all threads) of the server process from /proc/<pid>/stat for the work measured; PostgreSQL\'s CPU is not included. On this shared 2-core machine CPU per unit of work is steadier than wall time. clientCpuMsPerGiB is the bench process itself (it shares the cores).',
+        'Client: one Node http.request client with keep-alive agents for both servers, every request SigV4-signed (streamed bodies UNSIGNED-PAYLOAD); it runs on the same 2 cores as the servers.',
+        'Upload data: AES-128-CTR keystream generated on the fly in 1 MiB chunks (~5 GB/s, so the client is not the bottleneck), sent as the same chunked multipart/form-data body to both servers.',
+        'Upload baseline ("baselineMBps"): a Node http server writing the raw request body to a temp file, fsync, rename, fsync of the folder (the gateway Local driver policy). "baselineMultipartMBps" additionally parses the body with busboy.',
+        "Download and ranged baselines: the same Node server streaming the gateway's own shard file with fs.createReadStream (highWaterMark 1 MiB), Range supported; data in the page cache for both.",
+        'Small objects baseline: the same multipart bodies parsed with busboy, each file written with the same fsync policy, one part at a time; no metadata is stored.',
+        'Listing: the 2 × 100,000 object rows were inserted directly with SQL (INSERT ... SELECT generate_series) into `objects` of the bench tenant (dummy file_hash, no object_blocks rows, no shard files), then VACUUM ANALYZE. Listing baseline: one keyset SQL query (path >= prefix ORDER BY path LIMIT 1000) through pg, rows sent as JSON; it does no delimiter grouping, so the noRecursive ratios compare against a plain 1,000-row (resp. 100-row) page.',
+        'Peak RSS: max of VmRSS sampled every 50 ms and VmHWM after resetting it (echo 5 > /proc/<pid>/clear_refs) at the start of each upload.',
+        'Profiles (if any) come from a separate pass after the measured ones, on a gateway restarted with a V8 CPU profiler (250 µs sampling), with shorter workloads; their percentages are of the main thread\'s non-idle time.',
+      ],
+    };
+    const json = JSON.stringify(doc, null, 2);
+    const outFile = process.env.BENCH_OUTPUT ?? path.join(repoRoot, 'bench/results/latest.json');
+    mkdirSync(path.dirname(outFile), { recursive: true });
+    writeFileSync(outFile, json + '\n');
+    process.stdout.write(json + '\n');
+    log(`done in ${doc.durationSeconds} s; written to ${path.relative(process.cwd(), outFile) || outFile}`);
+  } finally {
+    ctx?.gw.close();
+    ctx?.bl.close();
+    await env.dispose();
+  }
+}
+
+main().catch((e: Error) => {
+  log(`bench failed: ${e.stack ?? e.message}`);
+  process.exit(1);
+});
