@@ -305,6 +305,14 @@ describe('objects: listByPath', () => {
       expectWalkSound(seen, before, deleted, q);
     });
 
+    it('walks a delimiter listing 1,000 at a time while objects are inserted and deleted', async () => {
+      const before = new Set(live.keys());
+      const deleted = new Set<string>();
+      const q = { path: 'big/', noRecursive: true };
+      const seen = await walk(pkg, live, q, mutator(5, deleted));
+      expectWalkSound(seen, before, deleted, q);
+    });
+
     it('walks 7 at a time while objects are inserted and deleted', async () => {
       const before = new Set(live.keys());
       const deleted = new Set<string>();
