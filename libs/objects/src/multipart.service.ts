@@ -91,6 +91,9 @@ export class MultipartService {
   /** Joins the listed parts in the order given (an index may repeat); unlisted parts are released. */
   async complete(userId: number, objectId: number, indexes: number[]): Promise<ObjectView> {
     if (indexes.length === 0) throw badArgument('indexes must not be empty');
+    // Repeats make the list longer than the parts: bound it too, or one small request could ask for
+    // millions of segments (a huge redundancy document, block rows and hashing work).
+    if (indexes.length > this.config.JCS_MAX_PARTS) throw badArgument(`indexes may list at most ${this.config.JCS_MAX_PARTS} parts`);
     const object = await this.objects.get(userId, objectId);
     if (object.redundancy.type !== 'multipartUpload') throw operationFailed(`object ${objectId} is not a multipart upload`);
     const parts = new Map(
