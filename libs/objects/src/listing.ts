@@ -77,56 +77,67 @@ export class ObjectListing {
       return { objects: rows.map((r: Record<string, unknown>) => toObjectView(objectFromRow(r))), commonPrefixes: [], isTruncated: false, nextContinuationToken: '' };
     }
     const prefix = q.path;
-    const upper = prefixUpperBound(prefix);
-    let cursor: Cursor = q.continuationToken ? decodeToken(q.continuationToken, prefix) : { from: prefix };
+    const cursor: Cursor = q.continuationToken ? decodeToken(q.continuationToken, prefix) : { from: prefix };
+    // One row per entry, maxKeys + 1 of them: the extra one only tells whether the listing goes on.
+    const rows = await this.entries(userId, q.packageId, prefix, cursor, q.maxKeys + 1, q.noRecursive);
     const objects: ObjectView[] = [];
     const commonPrefixes: string[] = [];
-    let count = 0;
-    let lastCursor: Cursor | null = null;
-
-    while (count < q.maxKeys) {
-      const limit = q.maxKeys - count;
-      const rows: Record<string, unknown>[] = await this.fetch(userId, q.packageId, prefix, upper, cursor, limit);
-      if (rows.length === 0) break;
-      let skipped = false;
-      for (const r of rows) {
-        const path = r.path as string;
-        if (q.noRecursive) {
-          const slash = path.indexOf('/', prefix.length);
-          if (slash >= 0) {
-            const cp = path.slice(0, slash + 1);
-            commonPrefixes.push(cp);
-            count++;
-            // Everything under cp sorts before cp with its final '/' raised to '0'.
-            cursor = { from: cp.slice(0, -1) + '0' };
-            lastCursor = cursor;
-            skipped = true;
-            break;
-          }
-        }
+    let last: Cursor | null = null;
+    for (const r of rows.slice(0, q.maxKeys)) {
+      const path = (r.entry ?? r.path) as string;
+      const slash = q.noRecursive ? path.indexOf('/', prefix.length) : -1;
+      if (slash >= 0) {
+        const cp = path.slice(0, slash + 1);
+        commonPrefixes.push(cp);
+        // Everything under cp sorts before cp with its final '/' raised to '0'.
+        last = { from: cp.slice(0, -1) + '0' };
+      } else {
         objects.push(toObjectView(objectFromRow(r)));
-        count++;
-        cursor = { after: path };
-        lastCursor = cursor;
-        if (count >= q.maxKeys) break;
+        last = { after: path };
       }
-      if (!skipped && rows.length < limit) break; // the query returned everything left
     }
-
-    const isTruncated = lastCursor !== null && count >= q.maxKeys && (await this.fetch(userId, q.packageId, prefix, upper, lastCursor, 1)).length > 0;
-    return { objects, commonPrefixes, isTruncated, nextContinuationToken: isTruncated ? encodeToken(lastCursor!) : '' };
+    const isTruncated = rows.length > q.maxKeys;
+    return { objects, commonPrefixes, isTruncated, nextContinuationToken: isTruncated ? encodeToken(last!) : '' };
   }
 
-  private fetch(userId: number, packageId: number, prefix: string, upper: string | null, c: Cursor, limit: number) {
+  /**
+   * The next `limit` entries at or after the cursor, in one statement (one snapshot). Recursive: a
+   * range scan. Delimited: a skip scan — each step is one probe of the (package_id, path) index for
+   * the first path at or after the previous entry's successor (past the whole common prefix, or the
+   * object's path followed by U+0001, the smallest longer path since paths hold no NUL), so a page
+   * costs maxKeys probes however many objects the common prefixes hold. Each row's `entry` is its
+   * path (for a common prefix: the first path under it, and no object columns).
+   */
+  private entries(userId: number, packageId: number, prefix: string, c: Cursor, limit: number, delimited: boolean): Promise<Record<string, unknown>[]> {
+    const upper = prefixUpperBound(prefix);
     const params: unknown[] = [userId, packageId, prefix, c.after ?? c.from, limit];
-    const op = c.after !== undefined ? '>' : '>=';
-    // Range bounds (not LIKE): '%' and '_' are plain characters, and the (package_id, path) index serves it.
-    const upperCond = upper === null ? 'starts_with(path, $3)' : 'path < $6';
     if (upper !== null) params.push(upper);
+    // Range bounds (not LIKE): '%' and '_' are plain characters, and the (package_id, path) index
+    // serves both bounds (so a scan stops at the end of the prefix, not of the package).
+    const inRange = (col: string) => `${col} >= $3 AND ${upper === null ? `starts_with(${col}, $3)` : `${col} < $6`}`;
+    const start = c.after !== undefined ? 'path > $4' : 'path >= $4';
+    if (!delimited) {
+      return this.ds.query(
+        `SELECT * FROM objects WHERE user_id = $1 AND package_id = $2 AND ${inRange('path')} AND ${start} ORDER BY path LIMIT $5`,
+        params,
+      );
+    }
+    // The position of the first '/' after the prefix in a path (0: none, the path is a direct child).
+    const slashAt = (col: string) => `strpos(substr(${col}, char_length($3) + 1), '/')`;
     return this.ds.query(
-      `SELECT * FROM objects
-       WHERE user_id = $1 AND package_id = $2 AND path >= $3 AND path ${op} $4 AND ${upperCond}
-       ORDER BY path LIMIT $5`,
+      `WITH RECURSIVE walk(path, n) AS (
+         SELECT (SELECT path FROM objects WHERE user_id = $1 AND package_id = $2 AND ${inRange('path')} AND ${start}
+                 ORDER BY path LIMIT 1), 1
+         UNION ALL
+         SELECT (SELECT o.path FROM objects o WHERE o.user_id = $1 AND o.package_id = $2 AND ${inRange('o.path')}
+                   AND o.path >= CASE WHEN ${slashAt('w.path')} > 0
+                                      THEN left(w.path, char_length($3) + ${slashAt('w.path')} - 1) || '0'
+                                      ELSE w.path || chr(1) END
+                 ORDER BY o.path LIMIT 1), w.n + 1
+         FROM walk w WHERE w.path IS NOT NULL AND w.n < $5)
+       SELECT w.path AS entry, o.* FROM walk w
+       LEFT JOIN objects o ON o.user_id = $1 AND o.package_id = $2 AND o.path = w.path AND ${slashAt('w.path')} = 0
+       WHERE w.path IS NOT NULL ORDER BY w.n`,
       params,
     );
   }
