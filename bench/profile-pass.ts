@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { newPackage, type BenchContext } from './context.js';
-import { BenchClient } from './http-client.js';
+import { BenchClient, type BenchResponse } from './http-client.js';
 import { log, type Service } from './processes.js';
 import { summariseProfile, type ProfileSummary } from './profile.js';
 import { downloadBig, uploadBig, type BigObject } from './scenarios/big-object.js';
@@ -25,6 +25,11 @@ function ask(child: ChildProcess, msg: object, replyKey: string): Promise<unknow
   });
 }
 
+/** A profile of failing requests would explain nothing: stop instead. */
+function ok(res: BenchResponse): void {
+  if (res.status !== 200) throw new Error(`profiling workload: HTTP ${res.status} ${res.body?.toString('utf8').slice(0, 200)}`);
+}
+
 /** CPU profile of the gateway while `work` runs (profiler preloaded, driven over IPC). */
 async function profileDuring(gateway: Service, name: string, work: () => Promise<unknown>): Promise<ProfileSummary> {
   await ask(gateway.child, { cpuProfile: 'start' }, 'cpuProfileStarted');
@@ -37,6 +42,7 @@ export interface ProfileInputs {
   bigPackageID: number;
   object: BigObject;
   flatPackageID: number;
+  treePackageID: number;
 }
 
 /**
@@ -76,8 +82,12 @@ export async function profileWorkloads(ctx: BenchContext, which: Set<string>, in
       });
     if (which.has('listing'))
       await run('listing', async () => {
-        for (let i = 0; i < 20; i++)
-          await client.request({ path: '/v1/object/listByPath', query: { packageID: inputs.flatPackageID, path: '', isPrefix: true, maxKeys: 1000 } });
+        for (let i = 0; i < 20; i++) ok(await client.request({ path: '/v1/object/listByPath', query: { packageID: inputs.flatPackageID, path: '', isPrefix: true, maxKeys: 1000 } }));
+      });
+    if (which.has('listingNoRecursive'))
+      await run('listingNoRecursive', async () => {
+        for (let i = 0; i < 10; i++)
+          ok(await client.request({ path: '/v1/object/listByPath', query: { packageID: inputs.treePackageID, path: '', isPrefix: true, noRecursive: true, maxKeys: 1000 } }));
       });
   } finally {
     client.close();

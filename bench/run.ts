@@ -46,6 +46,8 @@ const WORKLOAD_OF: Record<string, string> = {
   'ranged.gateway.p50Ms': 'ranged',
   'smallObjects.gatewayBestObjectsPerSec': 'smallObjects',
   'listing.flatFirstPage.gateway.p50Ms': 'listing',
+  /** Not an issue #3 target: profiled with BENCH_PROFILE=all only. */
+  'listing.noRecursiveRoot': 'listingNoRecursive',
 };
 
 async function main(): Promise<void> {
@@ -91,7 +93,7 @@ async function main(): Promise<void> {
       mode === 'all' ? Object.values(WORKLOAD_OF) : mode === 'none' || mode === '0' ? [] : targets.filter((t) => !t.met).map((t) => WORKLOAD_OF[t.figure]),
     );
     const profiles = workloads.size
-      ? await profileWorkloads(ctx, workloads, { bigPackageID: big.bigPackageID, object: big.object, flatPackageID: listing.packages.flat })
+      ? await profileWorkloads(ctx, workloads, { bigPackageID: big.bigPackageID, object: big.object, flatPackageID: listing.packages.flat, treePackageID: listing.packages.tree })
       : {};
 
     const doc = {
