@@ -1,10 +1,10 @@
 import busboy from 'busboy';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 
@@ -17,6 +17,7 @@ import pg from 'pg';
  *                              very multipart body sent to the gateway, written unparsed)
  *   POST /multipart?dir=D      multipart/form-data parsed with busboy (as the gateway does), each file
  *                              part → its own file, one part at a time (as the gateway does)
+ *        (both: &sha256=1 also hashes the bytes with SHA-256 on the way, as content addressing needs)
  *   GET  /file?path=P          a file, with `Range: bytes=a-b` (206), read with 1 MiB chunks
  *   GET  /list?userID&packageID&prefix&limit
  *                              one keyset SQL page of `objects`, rows sent as JSON
@@ -32,11 +33,23 @@ const ROOT = path.resolve(process.env.BASELINE_DIR ?? '.');
 const MiB = 1024 * 1024;
 const db = process.env.DATABASE_URL ? new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 2 }) : undefined;
 
-async function durableWrite(dir: string, name: string, body: Readable): Promise<number> {
+async function durableWrite(dir: string, name: string, body: Readable, sha256 = false): Promise<number> {
   const tmp = path.join(dir, `.tmp-${randomBytes(12).toString('hex')}`);
   const fh: FileHandle = await open(tmp, 'wx', 0o644);
   const file = fh.createWriteStream({ flush: true, highWaterMark: MiB });
-  await pipeline(body, file);
+  if (sha256) {
+    // The content addressing the gateway needs (its fileHash is the SHA-256 of the bytes), done
+    // the simplest way: on the main thread, chunk by chunk, as the bytes pass.
+    const hash = createHash('sha256');
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    await pipeline(body, tap, file);
+    hash.digest();
+  } else await pipeline(body, file);
   await rename(tmp, path.join(dir, name));
   await fsyncDir(dir);
   return file.bytesWritten;
@@ -60,7 +73,7 @@ function sendJson(res: http.ServerResponse, status: number, value: unknown): voi
 }
 
 async function rawUpload(req: http.IncomingMessage, res: http.ServerResponse, q: URLSearchParams) {
-  const size = await durableWrite(ROOT, safeName(q.get('name') ?? 'raw.bin'), req);
+  const size = await durableWrite(ROOT, safeName(q.get('name') ?? 'raw.bin'), req, q.get('sha256') === '1');
   sendJson(res, 200, { size });
 }
 
@@ -77,7 +90,7 @@ async function multipartUpload(req: http.IncomingMessage, res: http.ServerRespon
       chain = chain.then(async () => {
         if (failure) return void stream.resume();
         try {
-          bytes += await durableWrite(dir, safeName(decodeURIComponent(meta.filename ?? 'file')), stream);
+          bytes += await durableWrite(dir, safeName(decodeURIComponent(meta.filename ?? 'file')), stream, q.get('sha256') === '1');
           files++;
         } catch (e) {
           failure ??= e;

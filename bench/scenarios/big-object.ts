@@ -29,13 +29,24 @@ export interface BigObject {
   shardFile: string;
 }
 
-type UploadKind = 'gateway' | 'baselineRaw' | 'baselineMultipart';
+/**
+ * The gateway and three baselines: the raw body to a file (the issue's baseline), the same through
+ * busboy, and busboy plus SHA-256 of the bytes (what a content-addressed store cannot skip).
+ */
+type UploadKind = 'gateway' | 'baselineRaw' | 'baselineMultipart' | 'baselineMultipartSha256';
 
 /** One 1 GiB upload; returns its wall time and the server's peak RSS while it ran. */
 export async function uploadBig(client: BenchClient, kind: UploadKind, pid: number, packageID: number, size: number) {
   const { body, contentType } = bigForm(packageID, size);
   const route = kind === 'gateway' ? '/v1/object/upload' : kind === 'baselineRaw' ? '/raw' : '/multipart';
-  const query = kind === 'baselineRaw' ? { name: 'big.bin' } : kind === 'baselineMultipart' ? { dir: 'big' } : undefined;
+  const query =
+    kind === 'baselineRaw'
+      ? { name: 'big.bin' }
+      : kind === 'baselineMultipart'
+        ? { dir: 'big' }
+        : kind === 'baselineMultipartSha256'
+          ? { dir: 'big', sha256: 1 }
+          : undefined;
   // Start every upload with no dirty pages left by the previous one (or by anything else on the
   // machine), so no upload pays for another's writeback. Not timed.
   execFileSync('sync');
@@ -55,7 +66,7 @@ export async function uploadBig(client: BenchClient, kind: UploadKind, pid: numb
     const up = json.data.uploadeds[0];
     if (Number(up.size) !== size) throw new Error(`gateway stored ${up.size} bytes, sent ${size}`);
     object = { objectID: up.objectID, fileHash: up.fileHash, size };
-  } else if (kind === 'baselineMultipart' ? json.bytes !== size : json.size < size) {
+  } else if (kind === 'baselineRaw' ? json.size < size : json.bytes !== size) {
     throw new Error(`${kind} stored ${JSON.stringify(json)} for ${size} bytes`);
   }
   return { ms: res.ms, sentMs: res.sentMs, serverCpuMs, clientCpuMs, rss: mem, object };
@@ -124,7 +135,7 @@ function roundRatios(gw: Run[], bl: Run[]) {
 }
 
 /**
- * Figures 1 and 2: a 1 GiB object up and down. Rounds alternate the order (ABC, CBA, ...) so drift
+ * Figures 1 and 2: a 1 GiB object up and down. Rounds alternate the order (ABCD, DCBA, ...) so drift
  * in the shared machine's load falls on both sides. The headline ratio is the median of the ratios
  * of runs made in the same round (adjacent in time), which cancels slow drift better than a ratio of
  * medians taken minutes apart; both medians are reported too.
@@ -132,8 +143,8 @@ function roundRatios(gw: Run[], bl: Run[]) {
 export async function runBigObject(ctx: BenchContext) {
   const size = ctx.bigSize;
   const packageID = await newPackage(ctx.gw, 'bench-big', 'big');
-  const kinds: UploadKind[] = ['gateway', 'baselineRaw', 'baselineMultipart'];
-  const up: Record<UploadKind, Run[]> = { gateway: [], baselineRaw: [], baselineMultipart: [] };
+  const kinds: UploadKind[] = ['gateway', 'baselineRaw', 'baselineMultipart', 'baselineMultipartSha256'];
+  const up: Record<UploadKind, Run[]> = { gateway: [], baselineRaw: [], baselineMultipart: [], baselineMultipartSha256: [] };
   let object: Omit<BigObject, 'shardFile'> | undefined;
   // One unmeasured upload each first: in every run so far the first 1 GiB writes of all three servers
   // were markedly slower (page cache growth, lazy start-up paths), which is not what we measure.
@@ -170,6 +181,7 @@ export async function runBigObject(ctx: BenchContext) {
   const gwUp = summarise(up.gateway, size);
   const rawUp = summarise(up.baselineRaw, size);
   const mpUp = summarise(up.baselineMultipart, size);
+  const mpShaUp = summarise(up.baselineMultipartSha256, size);
   const gwDown = summarise(down.gateway, size);
   const blDown = summarise(down.baseline, size);
   const upRatio = roundRatios(up.gateway, up.baselineRaw);
@@ -184,11 +196,13 @@ export async function runBigObject(ctx: BenchContext) {
       ratioOfMedians: ratio(gwUp.medianMBps, rawUp.medianMBps),
       perRoundRatio: upRatio.perRoundRatio,
       ratioVsBaselineMultipart: roundRatios(up.gateway, up.baselineMultipart).ratio,
+      ratioVsBaselineMultipartSha256: roundRatios(up.gateway, up.baselineMultipartSha256).ratio,
       cpuRatio: ratio(gwUp.serverCpuMsPerGiB, rawUp.serverCpuMsPerGiB),
       gatewayPeakRssMiB: gwUp.peakRssMiB,
       gateway: { ...gwUp, rss: up.gateway.map((r) => r.rss) },
       baseline: rawUp,
       baselineMultipart: mpUp,
+      baselineMultipartSha256: mpShaUp,
     },
     download: {
       bytes: size,
