@@ -2,3 +2,4 @@ export * from './errors.js';
 export * from './validation.js';
 export * from './secret-box.js';
 export * from './time.js';
+export * from './bounded.js';

@@ -8,4 +8,4 @@ export * from './objects.module.js';
 export * from './objects.service.js';
 export * from './upload-form.js';
 export * from './package-transfer.service.js';
-export * from './bounded.js';
+

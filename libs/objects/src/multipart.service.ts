@@ -60,7 +60,7 @@ export class MultipartService {
       onFile: (inf, part) =>
         inf.store.put(part.stream, {
           maxSize: this.config.JCS_MAX_OBJECT_SIZE,
-          beforePublish: (hash, size) => this.shards.touch(inf.userSpaceId, hash, size),
+          beforePublish: (shards) => this.shards.touch(inf.userSpaceId, shards),
         }),
     });
     const shard = results[0];

@@ -4,7 +4,7 @@ import { DataSource, In, type EntityManager } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
 import { assertValidObjectPath, badArgument, notFound } from '../../common/src/index.js';
 import { ObjectBlockEntity, ObjectEntity, PackageEntity } from '../../db/src/index.js';
-import { ShardRegistry, type StoredShard } from '../../shard-store/src/index.js';
+import { ShardRegistry, type StagedShard } from '../../shard-store/src/index.js';
 import { SpaceDrivers, SpacesService } from '../../user-spaces/src/index.js';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
 import { pathFromFilename, readUploadForm, type UploadRequest } from './upload-form.js';
@@ -40,39 +40,50 @@ export class ObjectsService {
    */
   async upload(userId: number, req: UploadRequest): Promise<ObjectView[]> {
     const seen = new Set<string>();
-    const { info, results } = await readUploadForm<UploadInfo, { path: string; shard: StoredShard }>(req, {
-      maxFiles: this.config.JCS_MAX_FILES_PER_UPLOAD,
-      onInfo: async (json) => {
-        const parsed = parseJson(json, 'info');
-        const packageId = requireId(parsed.packageID, 'info.packageID');
-        const affinity = parsed.affinity === undefined || parsed.affinity === null ? undefined : requireId(parsed.affinity, 'info.affinity');
-        await this.requirePackage(userId, packageId);
-        const space = await this.spaces.uploadTarget(userId, affinity);
-        return { packageId, userSpaceId: space.userSpaceId, store: this.drivers.shardStoreFor(space) };
-      },
-      onFile: async (inf, part) => {
-        const path = assertValidObjectPath(pathFromFilename(part.filename));
-        if (seen.has(path)) throw badArgument(`path ${JSON.stringify(path)} appears twice in one upload`);
-        seen.add(path);
-        const shard = await inf.store.put(part.stream, {
-          maxSize: this.config.JCS_MAX_OBJECT_SIZE,
-          beforePublish: (hash, size) => this.shards.touch(inf.userSpaceId, hash, size),
-        });
-        return { path, shard };
-      },
-    });
-    if (results.length === 0) return [];
+    const staged: Array<{ path: string; shard: StagedShard }> = [];
+    let target: UploadInfo | undefined;
+    try {
+      await readUploadForm<UploadInfo, void>(req, {
+        maxFiles: this.config.JCS_MAX_FILES_PER_UPLOAD,
+        onInfo: async (json) => {
+          const parsed = parseJson(json, 'info');
+          const packageId = requireId(parsed.packageID, 'info.packageID');
+          const affinity = parsed.affinity === undefined || parsed.affinity === null ? undefined : requireId(parsed.affinity, 'info.affinity');
+          await this.requirePackage(userId, packageId);
+          const space = await this.spaces.uploadTarget(userId, affinity);
+          target = { packageId, userSpaceId: space.userSpaceId, store: this.drivers.shardStoreFor(space) };
+          return target;
+        },
+        onFile: async (inf, part) => {
+          const path = assertValidObjectPath(pathFromFilename(part.filename));
+          if (seen.has(path)) throw badArgument(`path ${JSON.stringify(path)} appears twice in one upload`);
+          seen.add(path);
+          staged.push({ path, shard: await inf.store.stage(part.stream, { maxSize: this.config.JCS_MAX_OBJECT_SIZE }) });
+        },
+      });
+    } catch (e) {
+      await target?.store.discard(staged.map((s) => s.shard));
+      throw e;
+    }
+    if (!target || staged.length === 0) return [];
+    const info = target;
+    // All shards of the request are recorded in one statement and published together, then all
+    // objects are committed in one transaction: the batch is atomic.
+    await info.store.publish(
+      staged.map((s) => s.shard),
+      (shards) => this.shards.touch(info.userSpaceId, shards),
+    );
     const committed = await this.ds.transaction((em) =>
       this.commitObjects(
         em,
         userId,
         info.packageId,
-        results.map((r) => ({
-          path: r.path,
-          size: r.shard.size,
-          fileHash: r.shard.fileHash,
+        staged.map(({ path, shard }) => ({
+          path,
+          size: shard.size,
+          fileHash: shard.fileHash,
           redundancy: { type: 'none' as const },
-          blocks: [{ index: 0, userSpaceId: info.userSpaceId, fileHash: r.shard.fileHash, size: r.shard.size }],
+          blocks: [{ index: 0, userSpaceId: info.userSpaceId, fileHash: shard.fileHash, size: shard.size }],
         })),
       ),
     );

@@ -2,13 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
-import { assertValidName, assertValidObjectPath, badArgument, dataExists, notFound } from '../../common/src/index.js';
+import { assertValidName, assertValidObjectPath, badArgument, dataExists, forEachBounded, notFound } from '../../common/src/index.js';
 import { ObjectBlockEntity, ObjectEntity, PackageEntity } from '../../db/src/index.js';
 import { PackagesService, type PackageView } from '../../packages/src/index.js';
-import { ShardRegistry, type StoredShard } from '../../shard-store/src/index.js';
+import { ShardRegistry, type StagedShard } from '../../shard-store/src/index.js';
 import { assertSafePrefix, type StorageEntry } from '../../storage/src/index.js';
 import { SpaceDrivers, SpacesService, UserSpacesService } from '../../user-spaces/src/index.js';
-import { forEachBounded } from './bounded.js';
+
 import { ObjectReader } from './object-reader.js';
 import { ObjectsService } from './objects.service.js';
 
@@ -63,21 +63,27 @@ export class PackageTransferService {
           yield { key: root, size: files.size, modTime: files.modTime };
         })()
       : flatten(driver.list(root === '' ? '' : `${root}/`));
-    const imported: Array<{ path: string; shard: StoredShard }> = [];
+    const imported: Array<{ path: string; shard: StagedShard }> = [];
     let seen = 0;
-    await forEachBounded(entries, CONCURRENCY, async (e) => {
-      seen++;
-      if (e.key.startsWith(ownArea)) return;
-      const path = files ? e.key.slice(e.key.lastIndexOf('/') + 1) : e.key.slice(root === '' ? 0 : root.length + 1);
-      assertValidObjectPath(path);
-      const shard = await store.put(await driver.createReadStream(e.key), {
-        maxSize: this.config.JCS_MAX_OBJECT_SIZE,
-        beforePublish: (hash, size) => this.shards.touch(target.userSpaceId, hash, size),
+    try {
+      await forEachBounded(entries, CONCURRENCY, async (e) => {
+        seen++;
+        if (e.key.startsWith(ownArea)) return;
+        const path = files ? e.key.slice(e.key.lastIndexOf('/') + 1) : e.key.slice(root === '' ? 0 : root.length + 1);
+        assertValidObjectPath(path);
+        const shard = await store.stage(await driver.createReadStream(e.key), { maxSize: this.config.JCS_MAX_OBJECT_SIZE });
+        imported.push({ path, shard });
       });
-      imported.push({ path, shard });
-    });
-    // Nothing at the path at all is most likely a typo: say so rather than create an empty package.
-    if (root !== '' && seen === 0) throw notFound(`nothing found at ${JSON.stringify(req.path)} in user space ${req.userSpaceId}`);
+      // Nothing at the path at all is most likely a typo: say so rather than create an empty package.
+      if (root !== '' && seen === 0) throw notFound(`nothing found at ${JSON.stringify(req.path)} in user space ${req.userSpaceId}`);
+    } catch (e) {
+      await store.discard(imported.map((i) => i.shard));
+      throw e;
+    }
+    await store.publish(
+      imported.map((i) => i.shard),
+      (shards) => this.shards.touch(target.userSpaceId, shards),
+    );
     imported.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
     return this.ds.transaction(async (em) => {

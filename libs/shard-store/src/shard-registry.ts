@@ -11,11 +11,16 @@ import { DataSource, type EntityManager } from 'typeorm';
 export class ShardRegistry {
   constructor(@InjectDataSource() private readonly ds: DataSource) {}
 
-  async touch(userSpaceId: number, fileHash: string, size: number): Promise<void> {
+  /** Records (or refreshes) shards about to be published in a space: one statement for a batch. */
+  async touch(userSpaceId: number, shards: Array<{ fileHash: string; size: number }>): Promise<void> {
+    if (shards.length === 0) return;
+    const unique = [...new Map(shards.map((s) => [s.fileHash, s])).values()];
     await this.ds.query(
-      `INSERT INTO shards (user_space_id, file_hash, size, touch_time) VALUES ($1, $2, $3, now())
+      `INSERT INTO shards (user_space_id, file_hash, size, touch_time)
+       SELECT $1, t.hash, t.size, now() FROM unnest($2::text[], $3::bigint[]) AS t(hash, size)
+       ORDER BY t.hash
        ON CONFLICT (user_space_id, file_hash) DO UPDATE SET touch_time = now()`,
-      [userSpaceId, fileHash, size],
+      [userSpaceId, unique.map((s) => s.fileHash), unique.map((s) => s.size)],
     );
   }
 

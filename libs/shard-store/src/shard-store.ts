@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
-import { operationFailed } from '../../common/src/index.js';
+import { forEachBounded, operationFailed } from '../../common/src/index.js';
 import type { ByteRange, StorageDriver, StorageEntry } from '../../storage/src/index.js';
 import { HashingTap, fullHash } from './file-hash.js';
 
@@ -12,21 +12,31 @@ export interface StoredShard {
   digest: Buffer;
 }
 
-export interface PutOptions {
+/** A shard whose bytes are durable in the temp area, not yet under its content address. */
+export interface StagedShard extends StoredShard {
+  tmpKey: string;
+}
+
+export interface StageOptions {
   maxSize?: number;
   signal?: AbortSignal;
-  /**
-   * Called with the hash once the bytes are safely in the temp area and before the shard is moved
-   * into place: the caller records (touches) the shard so the collector will not remove it while the
-   * upload has not committed.
-   */
-  beforePublish: (fileHash: string, size: number) => Promise<void>;
 }
 
 /**
- * Content-addressed shards in a user space: `<workingDir>/shards/blocks/<2 hex>/<fileHash>`, written
- * to `<workingDir>/shards/tmp/` first (the driver makes that write atomic and durable), then moved
- * into place. A shard already present is reused, not rewritten. Knows nothing of tenants.
+ * Records (touches) shards before they are published, so the collector will not remove them while
+ * the upload has not committed; one call for a whole batch.
+ */
+export type BeforePublish = (shards: Array<{ fileHash: string; size: number }>) => Promise<void>;
+
+/** Moves at once when publishing a batch: parallel renames let the filesystem batch their flushes. */
+const PUBLISH_CONCURRENCY = 8;
+
+/**
+ * Content-addressed shards in a user space: `<workingDir>/shards/blocks/<2 hex>/<fileHash>`. Bytes are
+ * streamed to `<workingDir>/shards/tmp/` first (durably: the driver writes atomically and flushes the
+ * bytes), hashed on the way, then published under their hash; a shard already present is reused, not
+ * rewritten. Publishing is a separate step so that a request with many files records and moves them
+ * as one batch. Knows nothing of tenants.
  */
 export class ShardStore {
   private readonly root: string;
@@ -47,27 +57,52 @@ export class ShardStore {
     return `${this.root}/blocks/${fileHash.slice(4, 6)}/${fileHash}`;
   }
 
-  /** Streams `body` into the store, hashing it on the way (once). */
-  async put(body: Readable, opts: PutOptions): Promise<StoredShard> {
+  /** Streams `body` into the temp area, hashing it on the way (once). */
+  async stage(body: Readable, opts: StageOptions = {}): Promise<StagedShard> {
     const tmpKey = `${this.tmpPrefix}${randomUUID()}`;
     const tap = new HashingTap(opts.maxSize);
     // body → tap → driver. The callback form of pipeline wires errors both ways (a client gone or the
     // size limit destroys the driver's input; a failed write destroys the body); the driver's promise
-    // reports the first error and cleans its temp file.
+    // reports the first error and removes its partial file.
     pipeline(body, tap, () => undefined);
-    await this.driver.write(tmpKey, tap, { signal: opts.signal });
+    await this.driver.write(tmpKey, tap, { signal: opts.signal, staging: true });
     const digest = tap.digest();
-    const fileHash = fullHash(digest);
+    return { fileHash: fullHash(digest), size: tap.size, digest, tmpKey };
+  }
+
+  /**
+   * Records the staged shards (`beforePublish`), then moves each under its hash, or drops it when the
+   * same content is already stored. On failure every staged temp file is removed.
+   */
+  async publish(staged: StagedShard[], beforePublish: BeforePublish): Promise<void> {
     try {
-      await opts.beforePublish(fileHash, tap.size);
-      const existing = await this.driver.head(this.blockKey(fileHash));
-      if (existing && existing.size === tap.size) await this.driver.delete(tmpKey);
-      else await this.driver.move(tmpKey, this.blockKey(fileHash));
+      const unique = [...new Map(staged.map((s) => [s.fileHash, { fileHash: s.fileHash, size: s.size }])).values()];
+      await beforePublish(unique);
+      const claimed = new Set<string>();
+      await forEachBounded(staged, PUBLISH_CONCURRENCY, async (s) => {
+        // Identical content twice in one batch: the first copy is published, the others dropped.
+        const first = !claimed.has(s.fileHash);
+        claimed.add(s.fileHash);
+        const existing = first ? await this.driver.head(this.blockKey(s.fileHash)) : { size: s.size };
+        if (existing && existing.size === s.size) await this.driver.delete(s.tmpKey);
+        else await this.driver.move(s.tmpKey, this.blockKey(s.fileHash));
+      });
     } catch (e) {
-      await this.driver.delete(tmpKey).catch(() => undefined);
+      await this.discard(staged);
       throw e;
     }
-    return { fileHash, size: tap.size, digest };
+  }
+
+  /** Removes staged temp files (best effort: the collector sweeps whatever remains). */
+  async discard(staged: StagedShard[]): Promise<void> {
+    await Promise.all(staged.map((s) => this.driver.delete(s.tmpKey).catch(() => undefined)));
+  }
+
+  /** stage + publish of one shard. */
+  async put(body: Readable, opts: StageOptions & { beforePublish: BeforePublish }): Promise<StoredShard> {
+    const staged = await this.stage(body, opts);
+    await this.publish([staged], opts.beforePublish);
+    return { fileHash: staged.fileHash, size: staged.size, digest: staged.digest };
   }
 
   /** Fails with OperationFailed when the shard is missing or has another size than recorded. */

@@ -6,8 +6,7 @@ import {
   type ByteRange,
   type StorageDriver,
   type StorageEntry,
-  type StorageKind,
-} from './driver.js';
+  type StorageKind, type WriteOptions } from './driver.js';
 import { assertSafeKey, assertSafePrefix, assertValidPageSize, assertValidRange, assertValidSize } from './safe-key.js';
 
 export const DEFAULT_PAGE_SIZE = 1000;
@@ -30,7 +29,7 @@ export abstract class CheckedStorageDriver implements StorageDriver {
   protected abstract writeObject(
     key: string,
     body: Readable,
-    opts: { size?: number; signal?: AbortSignal },
+    opts: WriteOptions,
   ): Promise<{ size: number }>;
   protected abstract moveObject(fromKey: string, toKey: string): Promise<void>;
   protected abstract listObjects(prefix: string, pageSize: number): AsyncGenerator<StorageEntry[]>;
@@ -96,7 +95,7 @@ export abstract class CheckedStorageDriver implements StorageDriver {
     }
   }
 
-  async write(key: string, body: Readable, opts: { size?: number; signal?: AbortSignal } = {}): Promise<{ size: number }> {
+  async write(key: string, body: Readable, opts: WriteOptions = {}): Promise<{ size: number }> {
     assertSafeKey(key);
     assertValidSize(opts.size);
     opts.signal?.throwIfAborted();

@@ -16,6 +16,18 @@ export interface ByteRange {
 
 export type StorageKind = 'Local' | 'S3' | 'OBS';
 
+export interface WriteOptions {
+  /** The body must have exactly this many bytes. */
+  size?: number;
+  signal?: AbortSignal;
+  /**
+   * A staging copy that the caller will `move` to its final key: its bytes must be durable, but its
+   * name need not survive a crash (the move makes the final name durable), so a backend may skip
+   * that flush.
+   */
+  staging?: boolean;
+}
+
 /**
  * A flat key space of byte objects on one backend (a folder, an S3 or OBS bucket). Drivers know
  * nothing of tenants, packages or user spaces. All object bytes move as streams with backpressure.
@@ -42,7 +54,7 @@ export interface StorageDriver {
    * many bytes (else BadArgument). When the body itself fails, its own error is rethrown. Returns the
    * number of bytes written.
    */
-  write(key: string, body: Readable, opts?: { size?: number; signal?: AbortSignal }): Promise<{ size: number }>;
+  write(key: string, body: Readable, opts?: WriteOptions): Promise<{ size: number }>;
   /** Moves an object within the space, overwriting the destination. Missing source: `StorageKeyNotFoundError`. */
   move(fromKey: string, toKey: string): Promise<void>;
   /**

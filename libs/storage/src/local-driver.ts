@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { badArgument, DomainError, operationFailed } from '../../common/src/errors.js';
 import { ByteCounter, rangeNotSatisfiable, watchBody } from './byte-streams.js';
 import { CheckedStorageDriver, compareKeys } from './checked-driver.js';
-import { StorageKeyNotFoundError, type ByteRange, type StorageEntry } from './driver.js';
+import { StorageKeyNotFoundError, type ByteRange, type StorageEntry, type WriteOptions } from './driver.js';
 import { assertSafeKey } from './safe-key.js';
 
 export interface LocalDriverOptions {
@@ -89,7 +89,7 @@ export class LocalDriver extends CheckedStorageDriver {
   protected async writeObject(
     key: string,
     body: Readable,
-    opts: { size?: number; signal?: AbortSignal },
+    opts: WriteOptions,
   ): Promise<{ size: number }> {
     const abs = await this.resolveKey(key);
     const dir = path.dirname(abs);
@@ -118,7 +118,8 @@ export class LocalDriver extends CheckedStorageDriver {
       fh = undefined;
       await rename(tmp, abs);
       tmp = '';
-      await fsyncDir(dir);
+      // A staging write is moved elsewhere by its caller, whose move makes the final name durable.
+      if (!opts.staging) await fsyncDir(dir);
       return { size: counter.bytes };
     } catch (err) {
       await fh?.close().catch(() => undefined);
@@ -152,8 +153,9 @@ export class LocalDriver extends CheckedStorageDriver {
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) throw err;
         }
       }
+      // Only the new name must survive a crash. Journaling filesystems commit both directory entries
+      // of a rename together; elsewhere a crash may leave the old name too, a duplicate, never a loss.
       await fsyncDir(path.dirname(dst));
-      if (path.dirname(src) !== path.dirname(dst)) await fsyncDir(path.dirname(src));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EISDIR' || (err as NodeJS.ErrnoException).code === 'ENOTEMPTY')
         throw operationFailed(`local storage cannot move to ${toKey}: a folder of that name exists`);

@@ -7,7 +7,7 @@ import { badArgument, operationFailed } from '../../common/src/errors.js';
 import { isAbortError, remoteFailure } from './backend-error.js';
 import { ByteCounter, exactRangeBody, httpRange, watchBody } from './byte-streams.js';
 import { CheckedStorageDriver } from './checked-driver.js';
-import { StorageKeyNotFoundError, type ByteRange, type StorageEntry } from './driver.js';
+import { StorageKeyNotFoundError, type ByteRange, type StorageEntry, type WriteOptions } from './driver.js';
 
 export interface ObsDriverOptions {
   /** `http(s)://host[:port]`. An IP host makes the SDK use path-style addressing and V2 signatures. */
@@ -129,7 +129,7 @@ export class ObsDriver extends CheckedStorageDriver {
   protected async writeObject(
     key: string,
     body: Readable,
-    opts: { size?: number; signal?: AbortSignal },
+    opts: WriteOptions,
   ): Promise<{ size: number }> {
     const counter = new ByteCounter(opts.size);
     const watch = watchBody(body, [counter]);

@@ -14,7 +14,7 @@ import { badArgument } from '../../common/src/errors.js';
 import { backendReason, isAbortError, remoteFailure } from './backend-error.js';
 import { ByteCounter, exactRangeBody, httpRange, watchBody } from './byte-streams.js';
 import { CheckedStorageDriver } from './checked-driver.js';
-import { StorageKeyNotFoundError, type ByteRange, type StorageEntry } from './driver.js';
+import { StorageKeyNotFoundError, type ByteRange, type StorageEntry, type WriteOptions } from './driver.js';
 
 export interface S3DriverOptions {
   /** Custom endpoint (MinIO, s3rver, another vendor); absent for AWS itself. */
@@ -108,7 +108,7 @@ export class S3Driver extends CheckedStorageDriver {
   protected async writeObject(
     key: string,
     body: Readable,
-    opts: { size?: number; signal?: AbortSignal },
+    opts: WriteOptions,
   ): Promise<{ size: number }> {
     const counter = new ByteCounter(opts.size);
     const watch = watchBody(body, [counter]);
