@@ -23,6 +23,9 @@ export interface NewBlock {
   size: number;
 }
 
+/** Files of one upload whose temp files may be flushing to disk at once. */
+const MAX_FLUSHING = 8;
+
 /** Objects of one tenant (spec §5 minus multipart and downloads). Every query carries the userId. */
 @Injectable()
 export class ObjectsService {
@@ -41,6 +44,10 @@ export class ObjectsService {
   async upload(userId: number, req: UploadRequest): Promise<ObjectView[]> {
     const seen = new Set<string>();
     const staged: Array<{ path: string; shard: StagedShard }> = [];
+    // A part's temp file is flushed while the next part streams in: waiting for each flush before
+    // reading on would serialise the disk's sync latency over every file of the request.
+    const flushing = new Set<Promise<void>>();
+    let flushFailure: unknown;
     let target: UploadInfo | undefined;
     try {
       await readUploadForm<UploadInfo, void>(req, {
@@ -55,14 +62,26 @@ export class ObjectsService {
           return target;
         },
         onFile: async (inf, part) => {
+          if (flushFailure) throw flushFailure;
           const path = assertValidObjectPath(pathFromFilename(part.filename));
           if (seen.has(path)) throw badArgument(`path ${JSON.stringify(path)} appears twice in one upload`);
           seen.add(path);
-          staged.push({ path, shard: await inf.store.stage(part.stream, { maxSize: this.config.JCS_MAX_OBJECT_SIZE }) });
+          const slot = staged.push({ path, shard: undefined as unknown as StagedShard }) - 1;
+          const read = new Promise<void>((resolve) => part.stream.once('end', resolve).once('close', resolve));
+          const stage = inf.store.stage(part.stream, { maxSize: this.config.JCS_MAX_OBJECT_SIZE }).then((shard) => {
+            staged[slot]!.shard = shard;
+          });
+          const tracked = stage.catch((e) => void (flushFailure ??= e)).finally(() => flushing.delete(tracked));
+          flushing.add(tracked);
+          await Promise.race([read, stage]);
+          if (flushing.size >= MAX_FLUSHING) await Promise.race(flushing);
         },
       });
+      await Promise.all(flushing);
+      if (flushFailure) throw flushFailure;
     } catch (e) {
-      await target?.store.discard(staged.map((s) => s.shard));
+      await Promise.all(flushing);
+      await target?.store.discard(staged.flatMap((s) => (s.shard ? [s.shard] : [])));
       throw e;
     }
     if (!target || staged.length === 0) return [];
