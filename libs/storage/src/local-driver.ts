@@ -252,11 +252,27 @@ export class LocalDriver extends CheckedStorageDriver {
     }
   }
 
+  /**
+   * Folders whose real path was checked to lie inside the root, with when that check expires. A
+   * realpath walks every component (a syscall each); shard stores hit the same few folders for every
+   * object, so a recent check of the folder plus an lstat of the last component stands in for it.
+   */
+  private readonly verifiedDirs = new Map<string, number>();
+  private static readonly VERIFIED_TTL_MS = 1000;
+
   /** The absolute path of `key`, after checking that its existing components stay inside the root. */
   private async resolveKey(key: string): Promise<string> {
     const realRoot = await this.rootRealPath();
     const abs = path.join(this.root, ...key.split('/'));
     if (!isWithin(abs, this.root)) throw badArgument(`storage key ${JSON.stringify(key)} resolves outside the storage root`);
+    const dir = path.dirname(abs);
+    if ((this.verifiedDirs.get(dir) ?? 0) > Date.now()) {
+      const last = await lstat(abs).catch((err) => {
+        if (isMissing(err)) return null;
+        throw fsFailure('resolve', key, err);
+      });
+      if (!last?.isSymbolicLink()) return abs; // a link goes through the full check below
+    }
     for (let probe = abs; ; probe = path.dirname(probe)) {
       let real: string;
       try {
@@ -275,8 +291,14 @@ export class LocalDriver extends CheckedStorageDriver {
       }
       if (!isWithin(real, realRoot))
         throw badArgument(`storage key ${JSON.stringify(key)} leads outside the storage root through a symlink`);
+      if (probe === abs || probe === dir) this.markVerified(dir);
       return abs;
     }
+  }
+
+  private markVerified(dir: string): void {
+    if (this.verifiedDirs.size > 10_000) this.verifiedDirs.clear();
+    this.verifiedDirs.set(dir, Date.now() + LocalDriver.VERIFIED_TTL_MS);
   }
 
   private async makeDir(dir: string, key: string): Promise<void> {
