@@ -129,6 +129,17 @@ describe('SigV4 authentication over HTTP (spec §2)', () => {
     expect401(await t.client.get('/v1/bucket/listAll'));
   });
 
+  it('accepts requests signed by curl --aws-sigv4 (as the README shows), raw query included', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const curl = async (...args: string[]) =>
+      JSON.parse((await promisify(execFile)('curl', ['-s', '--aws-sigv4', 'aws:amz:any:jcs', '--user', `${a.accessKey}:${a.secretKey}`, ...args])).stdout);
+    const created = await curl('-H', 'content-type: application/json', '-d', '{"name":"by-curl"}', `${gw.url}/v1/bucket/create`);
+    expect(created).toMatchObject({ code: 'OK', data: { bucket: { name: 'by-curl' } } });
+    const got = await curl(`${gw.url}/v1/bucket/getByName?name=by-curl&x=a/b`);
+    expect(got).toMatchObject({ code: 'OK', data: { bucket: { name: 'by-curl' } } });
+  });
+
   it('leaves health probes and docs unauthenticated', async () => {
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${gw.url}/readyz`);

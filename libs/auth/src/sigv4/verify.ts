@@ -35,6 +35,9 @@ export async function verifySigV4(req: SigV4Request, lookup: SecretLookup, opts:
   const headers = canonicalHeaders(claimed.signedHeaders, req.headers);
   const uris = canonicalUris(req.path);
   const queries = canonicalQueries(params);
+  // curl 7.x signs the query exactly as it is in the URL (neither sorted nor re-encoded): those are the
+  // very bytes received, so accepting them cannot change what was signed.
+  if (!claimed.presigned && req.query !== '' && !queries.includes(req.query)) queries.push(req.query);
 
   const secret = await lookup(claimed.accessKeyId);
   if (secret === null) throw unauthorized(BAD_KEY_OR_SIGNATURE);
