@@ -2,10 +2,10 @@ import ObsClient from 'esdk-obs-nodejs';
 import { Agent as HttpAgent, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { badArgument, operationFailed } from '../../common/src/errors.js';
-import { isAbortError, remoteFailure } from './backend-error.js';
-import { ByteCounter, exactRangeBody, httpRange, watchBody } from './byte-streams.js';
+import { remoteFailure } from './backend-error.js';
+import { exactRangeBody, httpRange } from './byte-streams.js';
+import { remoteWrite } from './remote-write.js';
 import { CheckedStorageDriver } from './checked-driver.js';
 import { StorageKeyNotFoundError, type ByteRange, type StorageEntry, type WriteOptions } from './driver.js';
 
@@ -131,39 +131,26 @@ export class ObsDriver extends CheckedStorageDriver {
     body: Readable,
     opts: WriteOptions,
   ): Promise<{ size: number }> {
-    const counter = new ByteCounter(opts.size);
-    const watch = watchBody(body, [counter]);
-    const abort = new AbortController();
-    const onCallerAbort = () => abort.abort(opts.signal?.reason);
-    opts.signal?.addEventListener('abort', onCallerAbort, { once: true });
-    pipeline(body, counter).catch((err) => abort.abort(err));
-    try {
-      if (opts.size !== undefined && opts.size <= OBS_SINGLE_PUT_MAX) {
-        const res = await this.call(
-          'write',
-          key,
-          'putObject',
-          { Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size },
-          { signal: abort.signal, deadline: false },
-        );
-        this.check('write', key, res);
-      } else {
-        await this.writeInParts(key, counter, abort.signal);
-      }
-      return { size: counter.bytes };
-    } catch (err) {
-      const bodyError = watch.bodyError;
-      watch.dispose(); // destroying the pipeline below re-emits errors on the body that are not the body's
-      counter.destroy();
-      if (bodyError !== undefined) throw bodyError;
-      if (opts.signal?.aborted) throw opts.signal.reason ?? err;
-      if (abort.signal.aborted && abort.signal.reason instanceof Error && !isAbortError(abort.signal.reason))
-        throw remoteFailure(`OBS write ${this.bucket}/${key}`, abort.signal.reason); // e.g. the size check
-      throw remoteFailure(`OBS write ${this.bucket}/${key}`, err);
-    } finally {
-      watch.dispose();
-      opts.signal?.removeEventListener('abort', onCallerAbort);
-    }
+    return remoteWrite(
+      body,
+      opts,
+      `OBS write ${this.bucket}/${key}`,
+      async (counter, abort) => {
+        if (opts.size !== undefined && opts.size <= OBS_SINGLE_PUT_MAX) {
+          const res = await this.call(
+            'write',
+            key,
+            'putObject',
+            { Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size },
+            { signal: abort.signal, deadline: false },
+          );
+          this.check('write', key, res);
+        } else {
+          await this.writeInParts(key, counter, abort.signal);
+        }
+      },
+      (err) => remoteFailure(`OBS write ${this.bucket}/${key}`, err),
+    );
   }
 
   /** A body that fits in one part is one PUT; otherwise a multipart upload, aborted on any failure. */

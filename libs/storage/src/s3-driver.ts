@@ -9,10 +9,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { badArgument } from '../../common/src/errors.js';
-import { backendReason, isAbortError, remoteFailure } from './backend-error.js';
-import { ByteCounter, exactRangeBody, httpRange, watchBody } from './byte-streams.js';
+import { backendReason, remoteFailure } from './backend-error.js';
+import { exactRangeBody, httpRange } from './byte-streams.js';
+import { remoteWrite } from './remote-write.js';
 import { CheckedStorageDriver } from './checked-driver.js';
 import { StorageKeyNotFoundError, type ByteRange, type StorageEntry, type WriteOptions } from './driver.js';
 
@@ -110,45 +110,30 @@ export class S3Driver extends CheckedStorageDriver {
     body: Readable,
     opts: WriteOptions,
   ): Promise<{ size: number }> {
-    const counter = new ByteCounter(opts.size);
-    const watch = watchBody(body, [counter]);
-    // The SDK pipes a stream body into the request without watching it for errors, so a failing
-    // body would leave the request waiting for bytes until the socket timeout; abort it instead.
-    const abort = new AbortController();
-    const onCallerAbort = () => abort.abort(opts.signal?.reason);
-    opts.signal?.addEventListener('abort', onCallerAbort, { once: true });
-    pipeline(body, counter).catch((err) => abort.abort(err));
-    try {
-      if (opts.size !== undefined && opts.size <= S3_SINGLE_PUT_MAX) {
-        await this.client.send(
-          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size }),
-          { abortSignal: abort.signal },
-        );
-      } else {
-        const upload = new Upload({
-          client: this.client,
-          params: { Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size },
-          partSize: PART_SIZE,
-          queueSize: QUEUE_SIZE,
-          leavePartsOnError: false,
-          abortController: abort,
-        });
-        await upload.done();
-      }
-      return { size: counter.bytes };
-    } catch (err) {
-      const bodyError = watch.bodyError;
-      watch.dispose(); // destroying the pipeline below re-emits errors on the body that are not the body's
-      counter.destroy();
-      if (bodyError !== undefined) throw bodyError;
-      if (opts.signal?.aborted) throw opts.signal.reason ?? err;
-      if (abort.signal.aborted && abort.signal.reason instanceof Error && !isAbortError(abort.signal.reason))
-        throw remoteFailure(`S3 write ${this.bucket}/${key}`, abort.signal.reason); // e.g. the size check
-      throw this.failure('write', key, err);
-    } finally {
-      watch.dispose();
-      opts.signal?.removeEventListener('abort', onCallerAbort);
-    }
+    return remoteWrite(
+      body,
+      opts,
+      `S3 write ${this.bucket}/${key}`,
+      async (counter, abort) => {
+        if (opts.size !== undefined && opts.size <= S3_SINGLE_PUT_MAX) {
+          await this.client.send(
+            new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size }),
+            { abortSignal: abort.signal },
+          );
+        } else {
+          const upload = new Upload({
+            client: this.client,
+            params: { Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size },
+            partSize: PART_SIZE,
+            queueSize: QUEUE_SIZE,
+            leavePartsOnError: false,
+            abortController: abort,
+          });
+          await upload.done();
+        }
+      },
+      (err) => this.failure('write', key, err),
+    );
   }
 
   protected async moveObject(fromKey: string, toKey: string): Promise<void> {
