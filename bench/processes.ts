@@ -158,6 +158,11 @@ export class BenchEnv {
     return s;
   }
 
+  /** A process started elsewhere (e.g. s3rver) that `dispose()` must stop too, before the temp folder goes. */
+  adopt(s: Service): void {
+    this.services.add(s);
+  }
+
   async stop(s: Service): Promise<void> {
     await stopService(s);
     this.services.delete(s);
