@@ -21,6 +21,7 @@ import pg from 'pg';
  *   GET  /file?path=P          a file, with `Range: bytes=a-b` (206), read with 1 MiB chunks
  *   GET  /list?userID&packageID&prefix&limit
  *                              one keyset SQL page of `objects`, rows sent as JSON
+ *   POST|GET /s3relay?...      a minimal relay in front of S3 (see s3-relay.ts)
  *   GET  /healthz
  *
  * Every write uses the gateway's Local driver policy: temp file in the target folder, written through a
@@ -134,6 +135,10 @@ async function list(res: http.ServerResponse, q: URLSearchParams) {
   sendJson(res, 200, { objects: rows });
 }
 
+/** Loaded on first use: the S3 SDK would otherwise weigh on every other figure's baseline process. */
+let relay: Promise<typeof import('./s3-relay.js')> | undefined;
+const s3relay = () => (relay ??= import('./s3-relay.js'));
+
 const server = http.createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://x');
   const q = url.searchParams;
@@ -147,9 +152,13 @@ const server = http.createServer((req, res) => {
           ? sendFile(req, res, q)
           : route === 'GET /list'
             ? list(res, q)
-            : route === 'GET /healthz'
-              ? Promise.resolve(sendJson(res, 200, { status: 'up' }))
-              : Promise.resolve(sendJson(res, 404, { error: route }));
+            : route === 'POST /s3relay'
+              ? s3relay().then((r) => r.relayUpload(req, res, q))
+              : route === 'GET /s3relay'
+                ? s3relay().then((r) => r.relayDownload(res, q))
+                : route === 'GET /healthz'
+                  ? Promise.resolve(sendJson(res, 200, { status: 'up' }))
+                  : Promise.resolve(sendJson(res, 404, { error: route }));
   work.catch((e: Error) => {
     if (res.headersSent) res.destroy();
     else sendJson(res, 500, { error: e.message });
