@@ -7,6 +7,7 @@ import { log, type Service } from './processes.js';
 import { summariseProfile, type ProfileSummary } from './profile.js';
 import { downloadBig, uploadBig, type BigObject } from './scenarios/big-object.js';
 import { rangedRead, randomOffsets } from './scenarios/ranged.js';
+import { gatewayDownload, gatewayUpload, S3_PROFILE_SEED, type S3SpaceInputs } from './scenarios/s3-space.js';
 import { smallObjectsRun } from './scenarios/small-objects.js';
 
 function ask(child: ChildProcess, msg: object, replyKey: string): Promise<unknown> {
@@ -38,11 +39,13 @@ async function profileDuring(gateway: Service, name: string, work: () => Promise
   return summariseProfile(file);
 }
 
+/** What the scenarios that ran left behind (BENCH_ONLY may have skipped some). */
 export interface ProfileInputs {
-  bigPackageID: number;
-  object: BigObject;
-  flatPackageID: number;
-  treePackageID: number;
+  bigPackageID?: number;
+  object?: BigObject;
+  flatPackageID?: number;
+  treePackageID?: number;
+  s3Space?: S3SpaceInputs;
 }
 
 /**
@@ -69,26 +72,30 @@ export async function profileWorkloads(ctx: BenchContext, which: Set<string>, in
         log(`  ${name}.cpuprofile copied to ${keep}`);
       }
     };
-    if (which.has('upload')) await run('upload', () => uploadBig(client, 'gateway', gateway.pid, inputs.bigPackageID, ctx.bigSize));
-    if (which.has('download')) await run('download', () => downloadBig(client, 'gateway', gateway.pid, inputs.object));
-    if (which.has('ranged'))
+    const { bigPackageID, object, flatPackageID, treePackageID, s3Space } = inputs;
+    if (which.has('upload') && bigPackageID) await run('upload', () => uploadBig(client, 'gateway', gateway.pid, bigPackageID, ctx.bigSize));
+    if (which.has('download') && object) await run('download', () => downloadBig(client, 'gateway', gateway.pid, object));
+    if (which.has('ranged') && object)
       await run('ranged', async () => {
-        for (const o of randomOffsets(300, inputs.object.size, 99)) await rangedRead(client, 'gateway', inputs.object, o);
+        for (const o of randomOffsets(300, object.size, 99)) await rangedRead(client, 'gateway', object, o);
       });
     if (which.has('smallObjects'))
       await run('smallObjects', async () => {
         const pkg = await newPackage(client, 'bench-small-profile', 'small');
         await smallObjectsRun(client, 'gateway', gateway.pid, pkg, 'profile', 2000, 1, 90_000_000);
       });
-    if (which.has('listing'))
+    if (which.has('listing') && flatPackageID)
       await run('listing', async () => {
-        for (let i = 0; i < 20; i++) ok(await client.request({ path: '/v1/object/listByPath', query: { packageID: inputs.flatPackageID, path: '', isPrefix: true, maxKeys: 1000 } }));
+        for (let i = 0; i < 20; i++) ok(await client.request({ path: '/v1/object/listByPath', query: { packageID: flatPackageID, path: '', isPrefix: true, maxKeys: 1000 } }));
       });
-    if (which.has('listingNoRecursive'))
+    if (which.has('listingNoRecursive') && treePackageID)
       await run('listingNoRecursive', async () => {
         for (let i = 0; i < 10; i++)
-          ok(await client.request({ path: '/v1/object/listByPath', query: { packageID: inputs.treePackageID, path: '', isPrefix: true, noRecursive: true, maxKeys: 1000 } }));
+          ok(await client.request({ path: '/v1/object/listByPath', query: { packageID: treePackageID, path: '', isPrefix: true, noRecursive: true, maxKeys: 1000 } }));
       });
+    // The S3 space (and its s3rver) outlive the restart: the space is in the database.
+    if (which.has('s3SpaceUpload') && s3Space) await run('s3SpaceUpload', () => gatewayUpload(client, s3Space, S3_PROFILE_SEED, 's3/profile.bin'));
+    if (which.has('s3SpaceDownload') && s3Space) await run('s3SpaceDownload', () => gatewayDownload(client, s3Space.objectID, s3Space.size));
   } finally {
     client.close();
   }

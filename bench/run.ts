@@ -10,6 +10,7 @@ import { rssMiB } from './rss.js';
 import { runBigObject } from './scenarios/big-object.js';
 import { runListing } from './scenarios/listing.js';
 import { runRanged } from './scenarios/ranged.js';
+import { runS3Space } from './scenarios/s3-space.js';
 import { runSmallObjects } from './scenarios/small-objects.js';
 import { MiB, round } from './stats.js';
 
@@ -21,8 +22,9 @@ import { MiB, round } from './stats.js';
  * The machine is shared and noisy (2 cores), so absolute figures vary from run to run; the ratios,
  * measured with gateway and baseline interleaved, are the figures to compare.
  *
- * Knobs (env): BENCH_ROUNDS (5), BENCH_BIG_MIB (1024), BENCH_SMALL_OBJECTS (10000), BENCH_RANGED (1000),
- * BENCH_LIST_REQUESTS (50), BENCH_PROFILE (missed | all | none; default missed), BENCH_OUTPUT
+ * Knobs (env): BENCH_ONLY (comma-separated scenarios, default all: bigObject, ranged, smallObjects,
+ * listing, s3Space), BENCH_ROUNDS (5), BENCH_BIG_MIB (1024), BENCH_SMALL_OBJECTS (10000), BENCH_RANGED (1000),
+ * BENCH_LIST_REQUESTS (50), BENCH_S3_MIB (256), BENCH_PROFILE (missed | all | none; default missed), BENCH_OUTPUT
  * (default bench/results/latest.json), BENCH_DATABASE_URL (maintenance DB, default
  * postgres://postgres@127.0.0.1:5432/postgres), BENCH_TMPDIR.
  */
@@ -38,6 +40,31 @@ function gitInfo() {
   }
 }
 
+/** The scenarios, in the order they run; `ranged` reads the big object, so it brings `bigObject` along. */
+const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+/** BENCH_ONLY=a,b: only those scenarios (and what they depend on); unset: all of them. */
+function selectedScenarios(): Set<Scenario> {
+  const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!only?.length) return new Set(SCENARIOS);
+  const unknown = only.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+  if (unknown.length) throw new Error(`BENCH_ONLY: unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
+  const picked = new Set(only as Scenario[]);
+  if (picked.has('ranged')) picked.add('bigObject');
+  return picked;
+}
+
+/** The scenario a target's figure comes from (its first path segment). */
+const SCENARIO_OF_FIGURE: Record<string, Scenario> = {
+  upload: 'bigObject',
+  download: 'bigObject',
+  ranged: 'ranged',
+  smallObjects: 'smallObjects',
+  listing: 'listing',
+  s3Space: 's3Space',
+};
+
 /** Which profiling workload explains which missed target. */
 const WORKLOAD_OF: Record<string, string> = {
   'upload.ratio': 'upload',
@@ -48,10 +75,13 @@ const WORKLOAD_OF: Record<string, string> = {
   'listing.flatFirstPage.gateway.p50Ms': 'listing',
   /** Not an issue #3 target: profiled with BENCH_PROFILE=all only. */
   'listing.noRecursiveRoot': 'listingNoRecursive',
+  's3Space.uploadRatio': 's3SpaceUpload',
+  's3Space.downloadRatio': 's3SpaceDownload',
 };
 
 async function main(): Promise<void> {
   const t0 = performance.now();
+  const only = selectedScenarios();
   const env = new BenchEnv();
   let ctx: BenchContext | undefined;
   const interrupted = (sig: string) => {
@@ -80,20 +110,33 @@ async function main(): Promise<void> {
     const baselineIdleRssMiB = rssMiB(baseline.pid);
     log(`gateway pid ${gateway.pid} at ${gateway.url} (RSS ${gatewayIdleRssMiB} MiB), baseline pid ${baseline.pid} at ${baseline.url}`);
 
-    const big = await runBigObject(ctx);
-    const ranged = await runRanged(ctx, big.object, num('BENCH_RANGED', 1000));
-    const small = await runSmallObjects(ctx, num('BENCH_SMALL_OBJECTS', 10_000));
-    const listing = await runListing(ctx, num('BENCH_LIST_REQUESTS', 50));
+    if (only.size < SCENARIOS.length) log(`BENCH_ONLY: ${[...only].join(', ')}`);
+    const big = only.has('bigObject') ? await runBigObject(ctx) : undefined;
+    const ranged = only.has('ranged') ? await runRanged(ctx, big!.object, num('BENCH_RANGED', 1000)) : undefined;
+    const small = only.has('smallObjects') ? await runSmallObjects(ctx, num('BENCH_SMALL_OBJECTS', 10_000)) : undefined;
+    const listing = only.has('listing') ? await runListing(ctx, num('BENCH_LIST_REQUESTS', 50)) : undefined;
+    const s3Space = only.has('s3Space') ? await runS3Space(ctx, num('BENCH_S3_MIB', 256) * MiB) : undefined;
     const gatewayRssAfterMiB = rssMiB(ctx.gateway.pid);
     const measuredSeconds = round((performance.now() - t0) / 1000, 1);
 
-    const targets: TargetCheck[] = [...big.targets, ...ranged.targets, ...small.targets, ...listing.targets];
+    const targets: TargetCheck[] = [big, ranged, small, listing, s3Space].flatMap((s) => s?.targets ?? []);
     const mode = process.env.BENCH_PROFILE ?? 'missed';
+    const ran = (figure: string) => only.has(SCENARIO_OF_FIGURE[figure.split('.')[0]]);
     const workloads = new Set(
-      mode === 'all' ? Object.values(WORKLOAD_OF) : mode === 'none' || mode === '0' ? [] : targets.filter((t) => !t.met).map((t) => WORKLOAD_OF[t.figure]),
+      mode === 'all'
+        ? Object.entries(WORKLOAD_OF).filter(([figure]) => ran(figure)).map(([, w]) => w)
+        : mode === 'none' || mode === '0'
+          ? []
+          : targets.filter((t) => !t.met).map((t) => WORKLOAD_OF[t.figure]),
     );
     const profiles = workloads.size
-      ? await profileWorkloads(ctx, workloads, { bigPackageID: big.bigPackageID, object: big.object, flatPackageID: listing.packages.flat, treePackageID: listing.packages.tree })
+      ? await profileWorkloads(ctx, workloads, {
+          bigPackageID: big?.bigPackageID,
+          object: big?.object,
+          flatPackageID: listing?.packages.flat,
+          treePackageID: listing?.packages.tree,
+          s3Space: s3Space?.inputs,
+        })
       : {};
 
     const doc = {
@@ -103,15 +146,16 @@ async function main(): Promise<void> {
       machine: { node: process.version, platform: `${os.platform()} ${os.release()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryMiB: Math.round(os.totalmem() / MiB) },
       durationSeconds: round((performance.now() - t0) / 1000, 1),
       measuredSeconds,
-      settings: { rounds: ctx.rounds, bigObjectBytes: ctx.bigSize, profile: mode },
+      settings: { rounds: ctx.rounds, bigObjectBytes: ctx.bigSize, s3ObjectBytes: s3Space?.result.bytes, scenarios: [...only], profile: mode },
       targets,
       allTargetsMet: targets.every((t) => t.met),
       figures: {
-        upload: big.result.upload,
-        download: big.result.download,
-        rangedReads: ranged.result,
-        smallObjects: small.result,
-        listing: listing.result,
+        upload: big?.result.upload,
+        download: big?.result.download,
+        rangedReads: ranged?.result,
+        smallObjects: small?.result,
+        listing: listing?.result,
+        s3Space: s3Space?.result,
         gatewayRssMiB: { idleAfterStart: gatewayIdleRssMiB, afterScenarios: gatewayRssAfterMiB },
         baselineIdleRssMiB,
       },
@@ -126,6 +170,7 @@ async function main(): Promise<void> {
         "Download and ranged baselines: the same Node server streaming the gateway's own shard file with fs.createReadStream (highWaterMark 1 MiB), Range supported; data in the page cache for both.",
         'Small objects baseline: the same multipart bodies parsed with busboy, each file written with the same fsync policy, one part at a time; no metadata is stored.',
         'Listing: the 2 × 100,000 object rows were inserted directly with SQL (INSERT ... SELECT generate_series) into `objects` of the bench tenant (dummy file_hash, no object_blocks rows, no shard files), then VACUUM ANALYZE. Listing baseline: one keyset SQL query (path >= prefix ORDER BY path LIMIT 1000) through pg, rows sent as JSON; it does no delimiter grouping, so the noRecursive ratios compare against a plain 1,000-row (resp. 100-row) page.',
+        'S3 space (issue #4): s3rver in its own process (bench/s3rver-server.ts), one bucket. Gateway: the object uploaded through /v1/object/upload with affinity to an S3 user space on that s3rver (lib-storage multipart to a temp key, then CopyObject to its content address and DeleteObject), then downloaded with /v1/object/download. Baseline: the same bytes uploaded from the bench process with @aws-sdk/lib-storage Upload (partSize 8 MiB, queueSize 2, the S3 driver\'s client settings) and downloaded with GetObjectCommand (body streamed, bytes counted). New content every round (same seed on both sides), so the gateway never skips publishing a shard it already has; uploads and downloads alternate gateway/baseline within each round, after one unmeasured warm-up whose content is SHA-256 checked. The baseline\'s client work runs in the bench process (clientCpuMsPerGiB); s3rverCpuMsPerGiB is the s3rver process for each side. Two more sides locate the gap: baselineCopy (the direct upload, then the same CopyObject + DeleteObject a shard store needs) and relay (a minimal Node relay in the baseline server: busboy + SHA-256 + lib-storage up, GetObject piped down); relayRatio = relay/baseline is what any extra hop costs on this machine.',
         'Peak RSS: max of VmRSS sampled every 50 ms and VmHWM after resetting it (echo 5 > /proc/<pid>/clear_refs) at the start of each upload.',
         'Profiles (if any) come from a separate pass after the measured ones, on a gateway restarted with a V8 CPU profiler (250 µs sampling), with shorter workloads; their percentages are of the main thread\'s non-idle time.',
       ],
