@@ -1,4 +1,5 @@
 import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
 import type { INestApplicationContext } from '@nestjs/common';
 import type { AppConfig } from '../../../libs/config/src/index.js';
 import { WorkerModule } from './worker.module.js';
@@ -6,9 +7,10 @@ import { WorkerModule } from './worker.module.js';
 /** Starts the worker's Nest context (queues, processors, schedules); close() drains it. */
 export async function startWorker(config: AppConfig, masterKey: Buffer): Promise<INestApplicationContext> {
   const ctx = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, masterKey), {
-    logger: ['error', 'warn', 'log'],
+    bufferLogs: true,
     abortOnError: false,
   });
+  ctx.useLogger(ctx.get(Logger));
   await ctx.init();
   return ctx;
 }

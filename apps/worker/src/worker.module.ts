@@ -1,5 +1,6 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module, type DynamicModule } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
 import type { AppConfig } from '../../../libs/config/src/index.js';
 import { CoreModule } from '../../../libs/core/src/index.js';
 import { ObjectsModule } from '../../../libs/objects/src/index.js';
@@ -12,6 +13,8 @@ export class WorkerModule {
     return {
       module: WorkerModule,
       imports: [
+        // The same structured JSON logs as the gateway (pino), tagged so the two can be told apart.
+        LoggerModule.forRoot({ pinoHttp: { level: config.LOG_LEVEL, base: { process: 'worker' } } }),
         CoreModule.forRoot(config, masterKey),
         BullModule.forRoot({ connection: { url: config.REDIS_URL, maxRetriesPerRequest: null }, prefix: config.JCS_QUEUE_PREFIX }),
         BullModule.registerQueue({ name: GC_QUEUE }),
