@@ -43,12 +43,14 @@ export class ObjectsService {
    */
   async upload(userId: number, req: UploadRequest): Promise<ObjectView[]> {
     const seen = new Set<string>();
-    const staged: Array<{ path: string; shard: StagedShard }> = [];
-    // A part's temp file is flushed while the next part streams in: waiting for each flush before
-    // reading on would serialise the disk's sync latency over every file of the request.
+    // One promise per file part, in part order. A part's temp file is flushed while the next part
+    // streams in: waiting for each flush before reading on would serialise the disk's sync latency
+    // over every file of the request. At most MAX_FLUSHING flushes run at once.
+    const stages: Array<Promise<{ path: string; shard: StagedShard }>> = [];
     const flushing = new Set<Promise<void>>();
-    let flushFailure: unknown;
+    let stageFailure: unknown;
     let target: UploadInfo | undefined;
+    let formFailure: unknown;
     try {
       await readUploadForm<UploadInfo, void>(req, {
         maxFiles: this.config.JCS_MAX_FILES_PER_UPLOAD,
@@ -62,27 +64,32 @@ export class ObjectsService {
           return target;
         },
         onFile: async (inf, part) => {
-          if (flushFailure) throw flushFailure;
+          if (stageFailure) throw stageFailure;
           const path = assertValidObjectPath(pathFromFilename(part.filename));
           if (seen.has(path)) throw badArgument(`path ${JSON.stringify(path)} appears twice in one upload`);
           seen.add(path);
-          const slot = staged.push({ path, shard: undefined as unknown as StagedShard }) - 1;
           const read = new Promise<void>((resolve) => part.stream.once('end', resolve).once('close', resolve));
-          const stage = inf.store.stage(part.stream, { maxSize: this.config.JCS_MAX_OBJECT_SIZE }).then((shard) => {
-            staged[slot]!.shard = shard;
-          });
-          const tracked = stage.catch((e) => void (flushFailure ??= e)).finally(() => flushing.delete(tracked));
-          flushing.add(tracked);
-          await Promise.race([read, stage]);
+          const stage = inf.store.stage(part.stream, { maxSize: this.config.JCS_MAX_OBJECT_SIZE }).then((shard) => ({ path, shard }));
+          stages.push(stage);
+          const settled = stage.then(
+            () => undefined,
+            (e) => void (stageFailure ??= e),
+          );
+          flushing.add(settled);
+          void settled.then(() => flushing.delete(settled));
+          await Promise.race([read, stage]); // the part is read (or its write failed)
           if (flushing.size >= MAX_FLUSHING) await Promise.race(flushing);
         },
       });
-      await Promise.all(flushing);
-      if (flushFailure) throw flushFailure;
     } catch (e) {
-      await Promise.all(flushing);
-      await target?.store.discard(staged.flatMap((s) => (s.shard ? [s.shard] : [])));
-      throw e;
+      formFailure = e;
+    }
+    const results = await Promise.allSettled(stages);
+    const staged = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failure = formFailure ?? stageFailure;
+    if (failure) {
+      await target?.store.discard(staged.map((s) => s.shard));
+      throw failure;
     }
     if (!target || staged.length === 0) return [];
     const info = target;
