@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { GarbageCollector } from '../libs/objects/src/index.js';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { multipartBody, pseudoRandomStream } from './support/multipart.js';
-import { download, fullHashOf, newPackage, uploadFiles, uploadForm } from './support/objects.js';
+import { download, fullHashOf, hashStream, newPackage, uploadFiles, uploadForm } from './support/objects.js';
 
 /** Every file below a directory (relative paths). */
 function filesUnder(dir: string): string[] {
@@ -75,20 +75,13 @@ describe('objects: upload and download (spec §5)', () => {
 
   it('round-trips a 200 MiB stream, compared by SHA-256', async () => {
     const size = 200 * 1024 * 1024;
-    const expected = createHash('sha256');
-    for await (const c of pseudoRandomStream(size, 7)) expected.update(c as Buffer);
-    const hex = expected.digest('hex');
+    const { hex } = await hashStream(pseudoRandomStream(size, 7));
     const res = await uploadFiles(a, pkg, [['big/200MiB.bin', () => pseudoRandomStream(size, 7)]]);
     expect(res.body.data.uploadeds[0]).toMatchObject({ size: String(size), fileHash: 'Full' + hex.toUpperCase() });
     const r = await a.client.raw({ path: '/v1/object/download', query: { objectID: res.body.data.uploadeds[0].objectID } });
-    const got = createHash('sha256');
-    let n = 0;
-    for await (const c of Readable.fromWeb(r.body as never)) {
-      got.update(c as Buffer);
-      n += (c as Buffer).length;
-    }
-    expect(n).toBe(size);
-    expect(got.digest('hex')).toBe(hex);
+    const got = await hashStream(r.body);
+    expect(got.bytes).toBe(size);
+    expect(got.hex).toBe(hex);
   });
 
   it('uploads several files in part order and decodes URL-encoded filenames and backslashes', async () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Tenant } from './gateway.js';
 import { multipartBody, type FormPart } from './multipart.js';
 
@@ -23,6 +23,18 @@ export async function uploadFiles(
 export async function uploadForm(t: Tenant, path: string, parts: FormPart[]) {
   const { body, contentType } = multipartBody(parts);
   return t.client.json({ method: 'POST', path, body, headers: { 'content-type': contentType } });
+}
+
+/** SHA-256 (hex) and length of a streamed body (a fetch body or a Node stream), read chunk by chunk. */
+export async function hashStream(body: AsyncIterable<unknown> | ReadableStream | null): Promise<{ hex: string; bytes: number }> {
+  const h = createHash('sha256');
+  let bytes = 0;
+  const source = body instanceof ReadableStream ? Readable.fromWeb(body as never) : (body as AsyncIterable<unknown>);
+  for await (const c of source) {
+    h.update(c as Buffer);
+    bytes += (c as Buffer).length;
+  }
+  return { hex: h.digest('hex'), bytes };
 }
 
 export async function download(t: Tenant, query: Record<string, string | number>, headers: Record<string, string> = {}, route = 'download') {

@@ -278,12 +278,14 @@ export function runDriverContract(
 
     it('refuses a body that does not match its declared size, storing nothing', async () => {
       await expectCode(d.write('mismatch/short', Readable.from([Buffer.alloc(5)]), { size: 10 }), 'BadArgument');
+      await expectCode(d.write('mismatch/long', Readable.from([Buffer.alloc(15)]), { size: 10 }), 'BadArgument');
+      await expectCode(d.write('mismatch/long-parts', seededStream(17 * MiB, 3).stream, { size: 17 * MiB - 1 }), 'BadArgument');
       if (options.serverKeepsTruncatedPuts) {
+        // The test server finishes storing the aborted PUT on its own time (it was seen landing after
+        // an immediate check); by now, after the 17 MiB write, it has. It may hold a prefix, never all.
         expect((await d.head('mismatch/short'))?.size ?? 0).toBeLessThan(10);
         await d.delete('mismatch/short');
       }
-      await expectCode(d.write('mismatch/long', Readable.from([Buffer.alloc(15)]), { size: 10 }), 'BadArgument');
-      await expectCode(d.write('mismatch/long-parts', seededStream(17 * MiB, 3).stream, { size: 17 * MiB - 1 }), 'BadArgument');
       expect(await keysUnder(d, 'mismatch/')).toEqual([]);
       await options.assertNoLeftovers?.(d);
     }, 60_000);

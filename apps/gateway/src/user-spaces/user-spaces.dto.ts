@@ -10,10 +10,8 @@ const STORAGE_DOC =
   '{"type":"Local","rootDir"?} | {"type":"S3","region","endpoint","bucket","forcePathStyle"?} | {"type":"OBS","region","endpoint","bucket","projectID"}';
 const CREDENTIAL_DOC = '{"type":"Local"} | {"type":"S3"|"OBS","accessKeyId","secretAccessKey"}';
 
-export class CreateUserSpaceBody {
-  @StringField('display name')
-  name!: string;
-
+/** Where a space lives and how to reach it: shared by `create` and `test`. */
+class StorageAccessBody {
   @ApiProperty({ type: 'object', additionalProperties: true, description: STORAGE_DOC })
   @IsObject()
   storage!: Record<string, unknown>;
@@ -21,6 +19,11 @@ export class CreateUserSpaceBody {
   @ApiProperty({ type: 'object', additionalProperties: true, description: CREDENTIAL_DOC })
   @IsObject()
   credential!: Record<string, unknown>;
+}
+
+export class CreateUserSpaceBody extends StorageAccessBody {
+  @StringField('display name')
+  name!: string;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, nullable: true, description: 'null, or {"maxSize": BYTES}' })
   @IsOptional()
@@ -57,15 +60,7 @@ export class UserSpaceIdQuery {
   userSpaceID!: number;
 }
 
-export class TestUserSpaceBody {
-  @ApiProperty({ type: 'object', additionalProperties: true, description: STORAGE_DOC })
-  @IsObject()
-  storage!: Record<string, unknown>;
-
-  @ApiProperty({ type: 'object', additionalProperties: true, description: CREDENTIAL_DOC })
-  @IsObject()
-  credential!: Record<string, unknown>;
-
+export class TestUserSpaceBody extends StorageAccessBody {
   @StringField('folder to probe in', { optional: true })
   workingDir?: string;
 }
