@@ -124,7 +124,7 @@ describe('SigV4 authentication over HTTP (spec §2)', () => {
   it('refuses a revoked key', async () => {
     const t = await gw.tenant();
     expect((await t.client.get('/v1/bucket/listAll')).status).toBe(200);
-    const { TenantsService } = await import('../libs/auth/src/index.js');
+    const { TenantsService } = await import('#auth');
     await gw.app.get(TenantsService).revokeKey(t.accessKey);
     expect401(await t.client.get('/v1/bucket/listAll'));
   });

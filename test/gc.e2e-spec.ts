@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { GarbageCollector } from '../libs/objects/src/index.js';
+import { GarbageCollector } from '#objects';
 import { startWorker } from '../apps/worker/src/bootstrap.js';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { download, fullHashOf, newPackage, uploadFiles, uploadForm } from './support/objects.js';

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { GarbageCollector } from '../libs/objects/src/index.js';
+import { GarbageCollector } from '#objects';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { multipartBody, pseudoRandomStream } from './support/multipart.js';
 import { download, fullHashOf, hashStream, newPackage, uploadFiles, uploadForm } from './support/objects.js';

@@ -5,8 +5,8 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { TenantsService } from '../../libs/auth/src/index.js';
-import { loadConfig, type AppConfig } from '../../libs/config/src/index.js';
+import { TenantsService } from '#auth';
+import { loadConfig, type AppConfig } from '#config';
 import { createGatewayApp } from '../../apps/gateway/src/bootstrap.js';
 import { SignedClient } from './signed-client.js';
 
@@ -48,7 +48,7 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
     JCS_QUEUE_PREFIX: `jcs-test-${dbName}`,
     ...env,
   });
-  const { ensureDatabase } = await import('../../libs/db/src/index.js');
+  const { ensureDatabase } = await import('#db');
   await ensureDatabase(config.DATABASE_URL);
   const masterKey = randomBytes(32);
   const app = await createGatewayApp(config, masterKey);

@@ -2,10 +2,10 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { AuthModule, TenantsService } from '../../../libs/auth/src/index.js';
-import { loadConfig, resolveMasterKey, type AppConfig } from '../../../libs/config/src/index.js';
-import { CoreModule } from '../../../libs/core/src/index.js';
-import { ensureDatabase } from '../../../libs/db/src/index.js';
+import { AuthModule, TenantsService } from '#auth';
+import { loadConfig, resolveMasterKey, type AppConfig } from '#config';
+import { CoreModule } from '#core';
+import { ensureDatabase } from '#db';
 
 /**
  * Operator CLI: `npm run cli -- user create --name NAME | user list | key create --user ID |

@@ -3,8 +3,8 @@ import path from 'node:path';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
-import { TenantsService } from '../../../libs/auth/src/index.js';
-import type { AppConfig } from '../../../libs/config/src/index.js';
+import { TenantsService } from '#auth';
+import type { AppConfig } from '#config';
 import { GatewayModule } from './app.module.js';
 import { setupOpenApi } from './openapi.js';
 

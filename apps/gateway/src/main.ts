@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { Logger } from 'nestjs-pino';
-import { loadConfig, resolveMasterKey } from '../../../libs/config/src/index.js';
-import { pingRedis } from '../../../libs/core/src/index.js';
-import { ensureDatabase } from '../../../libs/db/src/index.js';
+import { loadConfig, resolveMasterKey } from '#config';
+import { pingRedis } from '#core';
+import { ensureDatabase } from '#db';
 import { createGatewayApp, ensureAdmin } from './bootstrap.js';
 import { startWorker } from '../../worker/src/bootstrap.js';
 

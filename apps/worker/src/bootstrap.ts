@@ -1,7 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import type { INestApplicationContext } from '@nestjs/common';
-import type { AppConfig } from '../../../libs/config/src/index.js';
+import type { AppConfig } from '#config';
 import { WorkerModule } from './worker.module.js';
 
 /** Starts the worker's Nest context (queues, processors, schedules); close() drains it. */

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
-import { loadConfig, resolveMasterKey } from '../../../libs/config/src/index.js';
-import { pingRedis } from '../../../libs/core/src/index.js';
-import { ensureDatabase } from '../../../libs/db/src/index.js';
+import { loadConfig, resolveMasterKey } from '#config';
+import { pingRedis } from '#core';
+import { ensureDatabase } from '#db';
 import { startWorker } from './bootstrap.js';
 
 /** `node dist/apps/worker/src/main.js`: the worker alone (production runs it apart from the gateway). */

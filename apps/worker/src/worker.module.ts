@@ -1,9 +1,9 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
-import type { AppConfig } from '../../../libs/config/src/index.js';
-import { CoreModule } from '../../../libs/core/src/index.js';
-import { ObjectsModule } from '../../../libs/objects/src/index.js';
+import type { AppConfig } from '#config';
+import { CoreModule } from '#core';
+import { ObjectsModule } from '#objects';
 import { GC_QUEUE, GcProcessor, GcSchedule } from './gc/gc.processor.js';
 
 /** The BullMQ side: background jobs (garbage collection, sync runs) and their schedules. */

@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, IsNull, type EntityManager } from 'typeorm';
-import { SECRET_BOX } from '../../core/src/tokens.js';
-import { SecretBox, dataExists, notFound, badArgument, rfc3339 } from '../../common/src/index.js';
-import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
-import { AccessKeyEntity, UserEntity, UserSpaceEntity } from '../../db/src/index.js';
+import { SECRET_BOX } from '#core';
+import { SecretBox, dataExists, notFound, badArgument, rfc3339 } from '#common';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { AccessKeyEntity, UserEntity, UserSpaceEntity } from '#db';
 import { newAccessKeyId, newSecretKey } from './keys.js';
 
 export interface CreatedUser {

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { assertValidName, dataExists, notFound, rfc3339 } from '../../common/src/index.js';
-import { BucketEntity } from '../../db/src/index.js';
+import { assertValidName, dataExists, notFound, rfc3339 } from '#common';
+import { BucketEntity } from '#db';
 
 /** Bucket JSON of spec §3. */
 export interface BucketView {

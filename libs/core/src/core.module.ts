@@ -2,9 +2,9 @@ import { Global, Inject, Module, type DynamicModule, type OnApplicationShutdown 
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
-import { SecretBox } from '../../common/src/index.js';
-import { dataSourceOptions } from '../../db/src/index.js';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { SecretBox } from '#common';
+import { dataSourceOptions } from '#db';
 import { redisOptions } from './redis.js';
 import { REDIS, SECRET_BOX } from './tokens.js';
 

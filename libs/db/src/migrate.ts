@@ -1,6 +1,6 @@
 // `npm run migration:run`: applies pending migrations to DATABASE_URL and exits.
 import 'reflect-metadata';
-import { loadConfig } from '../../config/src/index.js';
+import { loadConfig } from '#config';
 import { openDataSource } from './data-source.js';
 
 try {

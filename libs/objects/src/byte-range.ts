@@ -1,4 +1,4 @@
-import { DomainError, badArgument } from '../../common/src/index.js';
+import { DomainError, badArgument } from '#common';
 
 /** An inclusive byte span [start, end] of an object; `end < start` means empty. */
 export interface Span {

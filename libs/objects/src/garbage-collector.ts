@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, Not, IsNull } from 'typeorm';
-import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
-import { UserSpaceEntity } from '../../db/src/index.js';
-import { SpaceDrivers } from '../../user-spaces/src/index.js';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { UserSpaceEntity } from '#db';
+import { SpaceDrivers } from '#user-spaces';
 
 export interface GcReport {
   abortedUploads: number;

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { badArgument } from '../../common/src/index.js';
+import { badArgument } from '#common';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
 
 export interface ListQuery {

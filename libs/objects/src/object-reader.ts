@@ -1,9 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Readable } from 'node:stream';
-import { DomainError, badArgument, operationFailed } from '../../common/src/index.js';
-import type { ObjectBlockEntity, ObjectEntity } from '../../db/src/index.js';
-import type { ShardStore } from '../../shard-store/src/index.js';
-import { SpaceDrivers, SpacesService } from '../../user-spaces/src/index.js';
+import { DomainError, badArgument, operationFailed } from '#common';
+import type { ObjectBlockEntity, ObjectEntity } from '#db';
+import type { ShardStore } from '#shard-store';
+import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { spanToSegments, type Span } from './byte-range.js';
 
 export interface PreparedRead {

@@ -1,5 +1,5 @@
-import { rfc3339 } from '../../common/src/index.js';
-import type { ObjectEntity, Redundancy } from '../../db/src/index.js';
+import { rfc3339 } from '#common';
+import type { ObjectEntity, Redundancy } from '#db';
 
 /** Object JSON of spec §5; `size` is a string of decimal digits. */
 export interface ObjectView {

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
-import { ShardRegistry } from '../../shard-store/src/index.js';
-import { PackagesModule } from '../../packages/src/index.js';
-import { UserSpacesModule } from '../../user-spaces/src/index.js';
+import { ShardRegistry } from '#shard-store';
+import { PackagesModule } from '#packages';
+import { UserSpacesModule } from '#user-spaces';
 import { GarbageCollector } from './garbage-collector.js';
 import { ObjectListing } from './listing.js';
 import { MultipartService } from './multipart.service.js';

@@ -1,11 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In, type EntityManager } from 'typeorm';
-import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
-import { assertValidObjectPath, badArgument, notFound } from '../../common/src/index.js';
-import { ObjectBlockEntity, ObjectEntity, PackageEntity } from '../../db/src/index.js';
-import { ShardRegistry, type StagedShard } from '../../shard-store/src/index.js';
-import { SpaceDrivers, SpacesService } from '../../user-spaces/src/index.js';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { assertValidObjectPath, badArgument, notFound } from '#common';
+import { ObjectBlockEntity, ObjectEntity, PackageEntity } from '#db';
+import { ShardRegistry, type StagedShard } from '#shard-store';
+import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
 import { pathFromFilename, readUploadForm, type UploadRequest } from './upload-form.js';
 

@@ -1,13 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
-import { assertValidName, assertValidObjectPath, badArgument, dataExists, forEachBounded, notFound } from '../../common/src/index.js';
-import { ObjectBlockEntity, ObjectEntity, PackageEntity } from '../../db/src/index.js';
-import { PackagesService, type PackageView } from '../../packages/src/index.js';
-import { ShardRegistry, type StagedShard } from '../../shard-store/src/index.js';
-import { assertSafePrefix, type StorageEntry } from '../../storage/src/index.js';
-import { SpaceDrivers, SpacesService, UserSpacesService } from '../../user-spaces/src/index.js';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { assertValidName, assertValidObjectPath, badArgument, dataExists, forEachBounded, notFound } from '#common';
+import { ObjectBlockEntity, ObjectEntity, PackageEntity } from '#db';
+import { PackagesService, type PackageView } from '#packages';
+import { ShardRegistry, type StagedShard } from '#shard-store';
+import { assertSafePrefix, type StorageEntry } from '#storage';
+import { SpaceDrivers, SpacesService, UserSpacesService } from '#user-spaces';
 
 import { ObjectReader } from './object-reader.js';
 import { ObjectsService } from './objects.service.js';

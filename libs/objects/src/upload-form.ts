@@ -2,7 +2,7 @@ import busboy from 'busboy';
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { badArgument, unauthorized } from '../../common/src/index.js';
+import { badArgument, unauthorized } from '#common';
 
 export interface UploadRequest {
   headers: IncomingHttpHeaders;

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
-import { assertValidName, dataExists, notFound, rfc3339 } from '../../common/src/index.js';
-import { BucketEntity, PackageEntity } from '../../db/src/index.js';
+import { assertValidName, dataExists, notFound, rfc3339 } from '#common';
+import { BucketEntity, PackageEntity } from '#db';
 
 /** Package JSON of spec §4. */
 export interface PackageView {

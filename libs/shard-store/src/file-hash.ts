@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { DomainError } from '../../common/src/index.js';
+import { DomainError } from '#common';
 
 /**
  * File hashes of spec §5: `Full` + 64 upper-case hex of the content's SHA-256, or, for an open

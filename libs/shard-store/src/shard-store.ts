@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
-import { forEachBounded, operationFailed } from '../../common/src/index.js';
-import type { ByteRange, StorageDriver, StorageEntry } from '../../storage/src/index.js';
+import { forEachBounded, operationFailed } from '#common';
+import type { ByteRange, StorageDriver, StorageEntry } from '#storage';
 import { HashingTap, fullHash } from './file-hash.js';
 
 export interface StoredShard {

@@ -1,4 +1,4 @@
-import { DomainError, operationFailed } from '../../common/src/errors.js';
+import { DomainError, operationFailed } from '#common';
 
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'TimeoutError', 'RequestTimeout', 'RequestTimeTooSkewed']);
 

@@ -1,5 +1,5 @@
 import { Readable, Transform, type Stream, type TransformCallback } from 'node:stream';
-import { badArgument, operationFailed } from '../../common/src/errors.js';
+import { badArgument, operationFailed } from '#common';
 import type { ByteRange } from './driver.js';
 
 /**

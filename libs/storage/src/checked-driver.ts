@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { DomainError, operationFailed } from '../../common/src/errors.js';
+import { DomainError, operationFailed } from '#common';
 import {
   StorageKeyNotFoundError,
   type ByteRange,

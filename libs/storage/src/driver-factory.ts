@@ -1,4 +1,4 @@
-import { badArgument } from '../../common/src/errors.js';
+import { badArgument } from '#common';
 import type { StorageDriver } from './driver.js';
 import { LocalDriver } from './local-driver.js';
 import { ObsDriver } from './obs-driver.js';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { DomainError } from '../../common/src/errors.js';
+import { DomainError } from '#common';
 import { StorageKeyNotFoundError, type StorageDriver, type StorageEntry } from './driver.js';
 
 export interface DriverUnderTest {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { DomainError } from '../../common/src/errors.js';
+import { DomainError } from '#common';
 
 /** One object as a listing reports it. Keys are relative, '/'-separated (see `assertSafeKey`). */
 export interface StorageEntry {

@@ -4,7 +4,7 @@ import { lstat, mkdir, open, readdir, realpath, rename, rmdir, stat, unlink, typ
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { badArgument, DomainError, operationFailed } from '../../common/src/errors.js';
+import { badArgument, DomainError, operationFailed } from '#common';
 import { ByteCounter, rangeNotSatisfiable, watchBody } from './byte-streams.js';
 import { CheckedStorageDriver, compareKeys } from './checked-driver.js';
 import { StorageKeyNotFoundError, type ByteRange, type StorageEntry, type WriteOptions } from './driver.js';

@@ -2,7 +2,7 @@ import ObsClient from 'esdk-obs-nodejs';
 import { Agent as HttpAgent, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
-import { badArgument, operationFailed } from '../../common/src/errors.js';
+import { badArgument, operationFailed } from '#common';
 import { remoteFailure } from './backend-error.js';
 import { exactRangeBody, httpRange } from './byte-streams.js';
 import { remoteWrite } from './remote-write.js';

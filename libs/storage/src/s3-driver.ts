@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
-import { badArgument } from '../../common/src/errors.js';
+import { badArgument } from '#common';
 import { backendReason, remoteFailure } from './backend-error.js';
 import { exactRangeBody, httpRange } from './byte-streams.js';
 import { remoteWrite } from './remote-write.js';

@@ -1,4 +1,4 @@
-import { badArgument } from '../../common/src/errors.js';
+import { badArgument } from '#common';
 import type { ByteRange } from './driver.js';
 
 export const MAX_STORAGE_KEY_BYTES = 1024;

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { badArgument } from '../../common/src/index.js';
+import { badArgument } from '#common';
 
 /** The tenant's own directory: the default root of its Local spaces. */
 export const tenantDir = (dataDir: string, userId: number): string => path.join(dataDir, 'tenants', String(userId));

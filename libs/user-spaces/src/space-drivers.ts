@@ -1,11 +1,11 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { mkdirSync } from 'node:fs';
-import { SecretBox } from '../../common/src/index.js';
-import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
-import { SECRET_BOX } from '../../core/src/tokens.js';
-import type { UserSpaceEntity } from '../../db/src/index.js';
-import { ShardStore } from '../../shard-store/src/index.js';
-import { DriverCache, createDriver, type CredentialSpec, type StorageDriver, type StorageSpec } from '../../storage/src/index.js';
+import { SecretBox } from '#common';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { SECRET_BOX } from '#core';
+import type { UserSpaceEntity } from '#db';
+import { ShardStore } from '#shard-store';
+import { DriverCache, createDriver, type CredentialSpec, type StorageDriver, type StorageSpec } from '#storage';
 import { isInside, resolveLocalRoot, tenantDir } from './local-root.js';
 
 /**

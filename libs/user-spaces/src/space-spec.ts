@@ -1,5 +1,5 @@
-import { badArgument } from '../../common/src/index.js';
-import { assertSafePrefix, type CredentialSpec } from '../../storage/src/index.js';
+import { badArgument } from '#common';
+import { assertSafePrefix, type CredentialSpec } from '#storage';
 
 /**
  * Validation of the user-space JSON of spec §6: `storage` and `credential` are tagged unions whose

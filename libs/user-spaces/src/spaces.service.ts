@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In } from 'typeorm';
-import { operationFailed } from '../../common/src/index.js';
-import { UserSpaceEntity } from '../../db/src/index.js';
+import { operationFailed } from '#common';
+import { UserSpaceEntity } from '#db';
 
 /** Looks up user spaces for the object paths: where new shards go, where stored ones live. */
 @Injectable()

@@ -1,11 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { SecretBox, notFound, operationFailed } from '../../common/src/index.js';
-import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
-import { SECRET_BOX } from '../../core/src/tokens.js';
-import { UserSpaceEntity } from '../../db/src/index.js';
-import type { CredentialSpec } from '../../storage/src/index.js';
+import { SecretBox, notFound, operationFailed } from '#common';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { SECRET_BOX } from '#core';
+import { UserSpaceEntity } from '#db';
+import type { CredentialSpec } from '#storage';
 import { SpaceDrivers } from './space-drivers.js';
 import {
   parseCredential,

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { TenantsService } from '../../../../libs/auth/src/index.js';
-import { verifySigV4 } from '../../../../libs/auth/src/sigv4/index.js';
-import { badArgument, unauthorized } from '../../../../libs/common/src/index.js';
+import { TenantsService, verifySigV4 } from '#auth';
+import { badArgument, unauthorized } from '#common';
 import { IS_PUBLIC, type AuthedRequest } from './tenant.js';
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');

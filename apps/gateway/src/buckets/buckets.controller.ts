@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { BucketsService } from '../../../../libs/buckets/src/index.js';
+import { BucketsService } from '#buckets';
 import { TenantId } from '../auth/tenant.js';
 import { CreateBucketBody, DeleteBucketBody, GetBucketByNameQuery } from './buckets.dto.js';
 

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, HttpException, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { DomainError, type ErrorCode } from '../../../../libs/common/src/index.js';
+import { DomainError, type ErrorCode } from '#common';
 import type { Envelope } from './envelope.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../../../../libs/common/src/index.js';
+import type { ErrorCode } from '#common';
 
 /** The response envelope of spec §1. */
 export interface Envelope<T = unknown> {

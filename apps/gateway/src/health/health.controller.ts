@@ -4,7 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { Response } from 'express';
 import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
-import { REDIS } from '../../../../libs/core/src/index.js';
+import { REDIS } from '#core';
 import { Public } from '../auth/tenant.js';
 
 /** Probes for orchestrators: liveness (the process answers) and readiness (its dependencies answer). */

@@ -1,9 +1,9 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { DomainError } from '../../../../libs/common/src/index.js';
-import type { ObjectEntity } from '../../../../libs/db/src/index.js';
-import { MultipartService, ObjectListing, ObjectReader, ObjectsService } from '../../../../libs/objects/src/index.js';
+import { DomainError } from '#common';
+import type { ObjectEntity } from '#db';
+import { MultipartService, ObjectListing, ObjectReader, ObjectsService } from '#objects';
 import { TenantCtx, TenantId, type AuthedRequest, type TenantContext } from '../auth/tenant.js';
 import {
   CloneBody,

@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
-import { badArgument } from '../../../../libs/common/src/index.js';
-import { spanFromOffsetLength, spanFromRangeHeader, type PreparedRead, type Span } from '../../../../libs/objects/src/index.js';
+import { badArgument } from '#common';
+import { spanFromOffsetLength, spanFromRangeHeader, type PreparedRead, type Span } from '#objects';
 
 /** The span a download asks for: `offset`/`length` (spec §5) or an HTTP `Range` header (ours). */
 export function requestedSpan(req: Request, size: number, offset?: number, length?: number): { span: Span; partial: boolean } {

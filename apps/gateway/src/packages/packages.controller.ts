@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { PackagesService } from '../../../../libs/packages/src/index.js';
+import { PackagesService } from '#packages';
 import { TenantId } from '../auth/tenant.js';
 import { CreatePackageBody, DeletePackageBody, GetPackageByFullNameQuery, ListBucketPackagesQuery } from './packages.dto.js';
 

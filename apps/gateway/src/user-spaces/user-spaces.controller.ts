@@ -1,8 +1,8 @@
 import { Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { badArgument } from '../../../../libs/common/src/index.js';
-import { PackageTransferService } from '../../../../libs/objects/src/index.js';
-import { UserSpacesService } from '../../../../libs/user-spaces/src/index.js';
+import { badArgument } from '#common';
+import { PackageTransferService } from '#objects';
+import { UserSpacesService } from '#user-spaces';
 import { TenantId } from '../auth/tenant.js';
 import {
   CreatePackageFromSpaceBody,

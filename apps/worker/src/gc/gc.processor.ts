@@ -1,8 +1,8 @@
 import { InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
-import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
-import { GarbageCollector, type GcReport } from '../../../../libs/objects/src/index.js';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { GarbageCollector, type GcReport } from '#objects';
 
 export const GC_QUEUE = 'gc';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { getSigningKey } from '@aws-sdk/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
-import { DomainError } from '../../../common/src/errors.js';
+import { DomainError } from '#common';
 import { canonicalHeaders, canonicalQueries, canonicalUris } from './canonical.js';
 import { parseQuery } from './query.js';
 import { signingKey } from './signing-key.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { unauthorized } from '../../../common/src/errors.js';
+import { unauthorized } from '#common';
 import { uriDecode, uriEncode } from './encoding.js';
 import type { QueryParam } from './query.js';
 

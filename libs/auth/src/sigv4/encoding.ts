@@ -1,4 +1,4 @@
-import { unauthorized } from '../../../common/src/errors.js';
+import { unauthorized } from '#common';
 
 /**
  * SigV4's URI encoding: RFC 3986, i.e. everything except the unreserved set `A-Z a-z 0-9 - . _ ~`

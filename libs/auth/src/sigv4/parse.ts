@@ -1,4 +1,4 @@
-import { unauthorized } from '../../../common/src/errors.js';
+import { unauthorized } from '#common';
 import { ALGORITHM } from './canonical.js';
 import { singleParam, type QueryParam } from './query.js';
 

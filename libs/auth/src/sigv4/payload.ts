@@ -1,4 +1,4 @@
-import { unauthorized } from '../../../common/src/errors.js';
+import { unauthorized } from '#common';
 import { singleParam, type QueryParam } from './query.js';
 
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';

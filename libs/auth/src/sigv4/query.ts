@@ -1,4 +1,4 @@
-import { unauthorized } from '../../../common/src/errors.js';
+import { unauthorized } from '#common';
 import { uriDecode } from './encoding.js';
 
 /** One query parameter, percent-decoded once. Order and repeats are kept as received. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { SignatureV4 } from '@aws-sdk/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
-import { DomainError } from '../../../common/src/errors.js';
+import { DomainError } from '#common';
 import { verifySigV4, type SecretLookup, type SigV4Identity, type SigV4Options, type SigV4Request } from './index.js';
 
 // Every signature here comes from the AWS SDK's own signer, never from the code under test.

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { unauthorized } from '../../../common/src/errors.js';
+import { unauthorized } from '#common';
 import { canonicalHeaders, canonicalQueries, canonicalRequest, canonicalUris, stringToSign } from './canonical.js';
 import { looksPresigned, parseAuthorizationHeader, parsePresignedQuery, type ClaimedAuth } from './parse.js';
 import { payloadCandidates, type PayloadCandidate } from './payload.js';
