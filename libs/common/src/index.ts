@@ -3,3 +3,4 @@ export * from './validation.js';
 export * from './secret-box.js';
 export * from './time.js';
 export * from './bounded.js';
+export * from './strict-json.js';

@@ -35,6 +35,6 @@ export function assertValidObjectPath(path: unknown): string {
 }
 
 /** Lone surrogates cannot be encoded as UTF-8; Buffer would silently turn them into U+FFFD. */
-function isWellFormedUtf16(s: string): boolean {
+export function isWellFormedUtf16(s: string): boolean {
   return !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
 }
