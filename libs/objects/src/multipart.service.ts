@@ -5,10 +5,10 @@ import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { DomainError, assertValidObjectPath, badArgument, notFound, operationFailed } from '#common';
 import { MultipartPartEntity, ObjectEntity } from '#db';
-import { EMPTY_FULL_HASH, ShardRegistry, compositeHash, digestOf, fullHash, type StoredShard } from '#shard-store';
+import { EMPTY_FULL_HASH, ShardRegistry, compositeHash, digestOf, fullHash, type ShardStore, type StagedShard } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { ObjectReader } from './object-reader.js';
-import { ObjectsService, parseJson, requireId } from './objects.service.js';
+import { ObjectsService, requireId } from './objects.service.js';
 import { toObjectView, type ObjectView } from './object-view.js';
 import { readUploadForm, type UploadRequest } from './upload-form.js';
 
@@ -44,27 +44,28 @@ export class MultipartService {
 
   /** Stores one part (`info` = {objectID, index}, then `file`); the same index again replaces it. */
   async uploadPart(userId: number, req: UploadRequest): Promise<void> {
-    type Info = { objectId: number; index: number; userSpaceId: number; store: ReturnType<SpaceDrivers['shardStoreFor']> };
-    const { info, results } = await readUploadForm<Info, StoredShard>(req, {
+    type Info = { objectId: number; index: number; userSpaceId: number; store: ShardStore };
+    let store: ShardStore | undefined;
+    const { info, results } = await readUploadForm<Info, StagedShard>(req, {
       maxFiles: 1,
-      onInfo: async (json) => {
-        const parsed = parseJson(json, 'info');
+      onInfo: async (parsed) => {
         const objectId = requireId(parsed.objectID, 'info.objectID');
         const index = parsed.index;
         if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index > MAX_PART_INDEX)
           throw badArgument('info.index must be a non-negative integer');
         await this.requireOpen(userId, objectId);
         const space = await this.spaces.uploadTarget(userId);
-        return { objectId, index, userSpaceId: space.userSpaceId, store: this.drivers.shardStoreFor(space) };
+        store = this.drivers.shardStoreFor(space);
+        return { objectId, index, userSpaceId: space.userSpaceId, store };
       },
-      onFile: (inf, part) =>
-        inf.store.put(part.stream, {
-          maxSize: this.config.JCS_MAX_OBJECT_SIZE,
-          beforePublish: (shards) => this.shards.touch(inf.userSpaceId, shards),
-        }),
+      // Staged only: the part is published once the whole form (and its signed hash) checked out.
+      onFile: (inf, part) => inf.store.stage(part.stream, { maxSize: this.config.JCS_MAX_OBJECT_SIZE }),
+      onDiscard: async (staged) => store?.discard([staged]),
     });
-    const shard = results[0];
-    if (!shard) throw badArgument('the form has no file part');
+    const staged = results[0];
+    if (!staged) throw badArgument('the form has no file part');
+    await info.store.publish([staged], (shards) => this.shards.touch(info.userSpaceId, shards));
+    const shard = staged;
     await this.ds.transaction(async (em) => {
       await this.requireOpen(userId, info.objectId, true, em);
       const [{ n }] = await em.query('SELECT count(*)::int AS n FROM multipart_parts WHERE object_id = $1 AND part_index <> $2', [

@@ -52,10 +52,9 @@ export class ObjectsService {
     let target: UploadInfo | undefined;
     let formFailure: unknown;
     try {
-      await readUploadForm<UploadInfo, void>(req, {
+      await readUploadForm<UploadInfo, { stage: Promise<{ path: string; shard: StagedShard }> }>(req, {
         maxFiles: this.config.JCS_MAX_FILES_PER_UPLOAD,
-        onInfo: async (json) => {
-          const parsed = parseJson(json, 'info');
+        onInfo: async (parsed) => {
           const packageId = requireId(parsed.packageID, 'info.packageID');
           const affinity = parsed.affinity === undefined || parsed.affinity === null ? undefined : requireId(parsed.affinity, 'info.affinity');
           await this.requirePackage(userId, packageId);
@@ -79,7 +78,10 @@ export class ObjectsService {
           void settled.then(() => flushing.delete(settled));
           await Promise.race([read, stage]); // the part is read (or its write failed)
           if (flushing.size >= MAX_FLUSHING) await Promise.race(flushing);
+          return { stage };
         },
+        // multer's clean-up of a failed form; the collection of every stage below is the backstop.
+        onDiscard: ({ stage }) => stage.then((s) => target?.store.discard([s.shard]), () => undefined),
       });
     } catch (e) {
       formFailure = e;
@@ -274,20 +276,8 @@ export class ObjectsService {
 
 class CloneSourceGone extends Error {}
 
-function parseJson(json: string, what: string): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(json);
-  } catch {
-    throw badArgument(`${what} is not valid JSON`);
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw badArgument(`${what} must be a JSON object`);
-  return v as Record<string, unknown>;
-}
-
 export function requireId(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw badArgument(`${what} must be a positive integer`);
   return v;
 }
 
-export { parseJson };

@@ -1,12 +1,14 @@
-import busboy from 'busboy';
+import type busboy from 'busboy';
+import multer from 'multer';
 import { createHash } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { badArgument, unauthorized } from '#common';
+import { DomainError, badArgument, decodeUtf8Strict, parseStrictJson, unauthorized } from '#common';
+import { FormPartEngine } from './upload-storage-engine.js';
 
 export interface UploadRequest {
-  headers: IncomingHttpHeaders;
-  body: Readable;
+  /** The HTTP request, its body not read yet (multer reads it). */
+  request: IncomingMessage;
   /** Hex SHA-256 the client signed for the body; checked once the whole body has been read. */
   pendingPayloadSha256?: string;
 }
@@ -20,136 +22,248 @@ export interface FilePart {
 
 export interface FormHandlers<I, R> {
   maxFiles: number;
-  /** Parses and checks the `info` JSON; runs before any file part is read. */
-  onInfo(json: string): Promise<I>;
-  /** Consumes one file part completely (or throws). Parts are handled one at a time, in order. */
+  /** Checks the `info` JSON object (already parsed strictly); runs before any file part is read. */
+  onInfo(info: Record<string, unknown>): Promise<I>;
+  /**
+   * Consumes one file part (or throws). Called in part order, each as soon as its part begins and the
+   * info is ready; the next part's bytes flow once this one's stream has been read.
+   */
   onFile(info: I, part: FilePart): Promise<R>;
+  /** Undoes a handled file (e.g. removes its staged temp file) when the form fails after it. */
+  onDiscard?(result: R): Promise<void>;
 }
 
-const MAX_INFO_BYTES = 64 * 1024;
+export const MAX_INFO_BYTES = 64 * 1024;
+
+/** Options multer 2 takes that @types/multer does not describe yet. */
+type MulterOptions = multer.Options & {
+  fileHwm?: number;
+  streamHandler?: (req: IncomingMessage, bb: busboy.Busboy) => void;
+};
 
 /**
- * Reads a `multipart/form-data` upload (spec §5): an `info` part first, then file parts, streamed one
- * by one with backpressure (nothing is buffered beyond busboy's window). Any failure stops the
- * processing; the rest of the body is drained so the client still reads the error response.
+ * Reads a `multipart/form-data` upload (spec §5) with multer: `info` first (a field, or a file part
+ * read bounded like one), then file parts, each streamed into `onFile` with backpressure (nothing is
+ * buffered beyond busboy's window). multer listens to every part stream from the moment busboy emits
+ * it, so a form that ends early is an error of this request, never of the process. Any failure ends
+ * in a contract error (malformed forms and multer limits: BadArgument; payload hash: Unauthorized)
+ * after the rest of the body was drained, so the client still reads the answer.
  */
-export function readUploadForm<I, R>(req: UploadRequest, h: FormHandlers<I, R>): Promise<{ info: I; results: R[] }> {
-  return new Promise((resolve, reject) => {
-    const contentType = req.headers['content-type'] ?? '';
-    if (!/^multipart\/form-data/i.test(contentType)) {
-      reject(badArgument('the request must be multipart/form-data'));
-      req.body.resume();
-      return;
+export async function readUploadForm<I, R>(up: UploadRequest, h: FormHandlers<I, R>): Promise<{ info: I; results: R[] }> {
+  const req = up.request;
+  if (!/^multipart\/form-data\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
+    req.resume();
+    throw badArgument('the request must be multipart/form-data');
+  }
+  const form = new FormReading(h);
+  const bodyHash = up.pendingPayloadSha256 ? createHash('sha256') : undefined;
+  const options: MulterOptions = {
+    storage: new FormPartEngine<R>(
+      (file) => form.handleFile(req, file),
+      (result) => h.onDiscard?.(result) ?? Promise.resolve(),
+    ),
+    preservePath: true, // object paths may be sent unencoded, with '/'
+    defParamCharset: 'utf8',
+    fileHwm: 1 << 20,
+    limits: {
+      // One more file than allowed (an info sent as a file part counts here): the exact bound is
+      // FormReading's, with the contract's message.
+      files: h.maxFiles + 1,
+      fields: 16,
+      fieldSize: MAX_INFO_BYTES,
+      fieldNameSize: 100,
+      fieldNestingDepth: 2,
+      parts: h.maxFiles + 16,
+      headerPairs: 64,
+    },
+    streamHandler: (r, bb) => {
+      form.watch(bb);
+      // Every body byte, as it flows to busboy (pipe's backpressure pauses both).
+      if (bodyHash) r.on('data', (c: Buffer) => bodyHash.update(c));
+      r.pipe(bb);
+    },
+  };
+  // multer is an Express middleware; it reads `req` (headers and body) only and never touches `res`.
+  const middleware = multer(options).any();
+  const failure = await new Promise<unknown>((resolve) => middleware(req as never, {} as never, (e?: unknown) => resolve(e)));
+  form.stop(); // a part handler still waiting for the info must not start work now
+  if (failure !== undefined && failure !== null) {
+    // busboy refused the headers before reading anything (no boundary…): the body is still unread.
+    if (!req.readableEnded) req.resume();
+    throw form.isOwn(failure) ? failure : formError(failure, h.maxFiles);
+  }
+  try {
+    const done = await form.finish(req);
+    if (bodyHash && bodyHash.digest('hex') !== up.pendingPayloadSha256)
+      throw unauthorized('payload hash mismatch: the body does not match x-amz-content-sha256');
+    return done;
+  } catch (e) {
+    await form.discardAll();
+    throw e;
+  }
+}
+
+/** multer's, busboy's and the request's own errors → BadArgument with a message a client can act on. */
+function formError(e: unknown, maxFiles: number): unknown {
+  if (e instanceof DomainError) return e;
+  if (e instanceof multer.MulterError) {
+    switch (e.code) {
+      case 'LIMIT_FILE_COUNT':
+        return badArgument(`at most ${maxFiles} files per request`);
+      case 'LIMIT_FIELD_VALUE':
+        return badArgument(`form field ${e.field ?? ''} is larger than ${MAX_INFO_BYTES} bytes`);
+      case 'LIMIT_PART_COUNT':
+        return badArgument('too many parts in the form');
+      case 'LIMIT_FIELD_COUNT':
+        return badArgument('too many fields in the form');
+      default:
+        return badArgument(`malformed multipart form: ${e.message}${e.field ? ` (${e.field})` : ''}`);
     }
-    let bb: busboy.Busboy;
-    try {
-      bb = busboy({
-        headers: req.headers,
-        preservePath: true, // object paths may be sent unencoded, with '/'
-        defParamCharset: 'utf8',
-        fileHwm: 1 << 20,
-        limits: { files: h.maxFiles, fields: 16, fieldSize: MAX_INFO_BYTES, parts: h.maxFiles + 16, headerPairs: 64 },
-      });
-    } catch (e) {
-      reject(badArgument(`malformed multipart request: ${(e as Error).message}`));
-      req.body.resume();
-      return;
-    }
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  if (/^Request (aborted|closed|error)/.test(message)) return badArgument('the client closed the connection before the upload ended');
+  return badArgument(`malformed multipart body: ${message}`);
+}
 
-    const bodyHash = req.pendingPayloadSha256 ? createHash('sha256') : undefined;
-    if (bodyHash) req.body.on('data', (c: Buffer) => bodyHash.update(c));
+/**
+ * The part rules of one form, as multer hands over its parts: one `info`, before every file; at most
+ * `maxFiles` files; results in part order. Fields are in `req.body` (multer appends them as they
+ * arrive, before the next part is emitted), so a file part sees exactly the fields that came before it.
+ */
+class FormReading<I, R> {
+  private info?: Promise<I>;
+  /** The `req.body.info` value already taken as the info (a later, different value is a second info). */
+  private infoField?: unknown;
+  private files = 0;
+  /** Settles when the latest file part's onFile has returned (or failed). */
+  private turn: Promise<void> = Promise.resolve();
+  private stopped = false;
+  /** A rule broken where multer cannot see it (a part it drops silently); reported when the form ends. */
+  private failure?: unknown;
+  private readonly results: R[] = [];
+  private readonly own = new WeakSet<object>();
+  /** Errors a part stream failed with (the parser's or the request's): never the handlers' own. */
+  private readonly streamErrors = new WeakSet<object>();
 
-    let failure: unknown;
-    let info: Promise<I> | undefined;
-    let sawFile = false;
-    let chain: Promise<unknown> = Promise.resolve();
-    const results: R[] = [];
-    const fail = (e: unknown) => {
-      failure ??= e;
-    };
+  constructor(private readonly h: FormHandlers<I, R>) {}
 
-    const startInfo = (json: string) => {
-      if (info) return fail(badArgument('only one info part is allowed'));
-      if (sawFile) return fail(badArgument('the info part must come before the files'));
-      info = h.onInfo(json);
-      info.catch(fail);
-    };
-
-    bb.on('field', (name, value, meta) => {
-      if (failure) return;
-      if (meta.valueTruncated) return fail(badArgument(`form field ${name} is larger than ${MAX_INFO_BYTES} bytes`));
-      if (name === 'info') startInfo(value);
-    });
-
+  /** Parts multer drops without a word (no filename) break the contract here. Listens after multer. */
+  watch(bb: busboy.Busboy): void {
     bb.on('file', (name, stream, meta) => {
-      if (failure) return void stream.resume();
-      if (name === 'info') {
-        // Some clients send the info JSON as a file part; read it (bounded) like a field.
-        const chunks: Buffer[] = [];
-        let size = 0;
-        stream.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size <= MAX_INFO_BYTES) chunks.push(c);
-        });
-        stream.on('end', () => (size > MAX_INFO_BYTES ? fail(badArgument('info part is too large')) : startInfo(Buffer.concat(chunks).toString('utf8'))));
-        return;
+      stream.on('error', (e: Error) => this.streamErrors.add(e));
+      if (meta.filename) return; // multer hands it to the engine
+      try {
+        // An info part sent as a file without a filename: still the info.
+        if (name === 'info') this.startInfo(() => readBounded(stream));
+        else throw badArgument('a file part has no filename (the object path)');
+      } catch (e) {
+        this.failure ??= e;
+        this.stopped = true;
       }
-      sawFile = true;
-      if (!info) {
-        fail(badArgument('the first part of the form must be info'));
-        return void stream.resume();
+    });
+  }
+
+  /** The engine's `_handleFile`: runs synchronously up to its first await, in part order. */
+  async handleFile(req: IncomingMessage, file: Express.Multer.File): Promise<R | undefined> {
+    const stream = file.stream;
+    try {
+      if (this.failure) throw this.failure;
+      this.takeInfoField(req);
+      if (file.fieldname === 'info') {
+        this.startInfo(() => readBounded(stream));
+        await this.info;
+        return undefined;
       }
-      const current = info;
-      chain = chain.then(async () => {
-        if (failure) return void stream.resume();
+      const index = this.files++;
+      if (this.files > this.h.maxFiles) throw badArgument(`at most ${this.h.maxFiles} files per request`);
+      if (!this.info) throw badArgument('the first part of the form must be info');
+      // Parts take turns: onFile k+1 starts when onFile k has returned (its stream is read by then).
+      const previous = this.turn;
+      let release!: () => void;
+      this.turn = new Promise<void>((r) => (release = r));
+      try {
+        const info = await this.info;
+        await previous;
+        if (this.stopped) throw badArgument('the upload was abandoned');
+        const result = await this.h.onFile(info, { field: file.fieldname, filename: file.originalname, stream });
+        this.results[index] = result;
+        return result;
+      } finally {
+        release();
+      }
+    } catch (e) {
+      this.stopped = true;
+      if (e !== null && typeof e === 'object') this.own.add(e);
+      if (!stream.destroyed) stream.resume(); // let the parser go on to the end of the body
+      throw e;
+    }
+  }
+
+  /** Whether the error came from this form's rules or handlers (passed on as is), not from the parser. */
+  isOwn(e: unknown): boolean {
+    return e !== null && typeof e === 'object' && this.own.has(e) && !this.streamErrors.has(e);
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** After multer has read the whole form without error. */
+  async finish(req: IncomingMessage): Promise<{ info: I; results: R[] }> {
+    if (this.failure) throw this.failure;
+    this.takeInfoField(req); // a form with no file, or an info field after the files
+    if (!this.info) throw badArgument('the form has no info part');
+    return { info: await this.info, results: this.results };
+  }
+
+  async discardAll(): Promise<void> {
+    const discard = this.h.onDiscard;
+    if (discard) await Promise.all(this.results.map((r) => discard(r).catch(() => undefined)));
+  }
+
+  private takeInfoField(req: IncomingMessage): void {
+    const value = (req as IncomingMessage & { body?: Record<string, unknown> }).body?.info;
+    if (value === undefined || value === this.infoField) return;
+    if (typeof value !== 'string') throw badArgument('only one info part is allowed, a JSON text');
+    this.infoField = value;
+    this.startInfo(async () => value);
+  }
+
+  /** `text` is only called once the part is known to be the info (so no promise is left unobserved). */
+  private startInfo(text: () => Promise<string>): void {
+    if (this.info) throw badArgument('only one info part is allowed');
+    if (this.files > 0) throw badArgument('the info part must come before the files');
+    this.info = text().then((t) => this.h.onInfo(parseInfo(t)));
+    this.info.catch(() => undefined); // awaited by the parts and by finish(); never an unhandled rejection
+  }
+}
+
+function parseInfo(text: string): Record<string, unknown> {
+  const v = parseStrictJson(text, 'info');
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw badArgument('info must be a JSON object');
+  return v as Record<string, unknown>;
+}
+
+/** An info sent as a file part: read like a field, at most MAX_INFO_BYTES, strict UTF-8. */
+function readBounded(stream: Readable): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_INFO_BYTES) chunks.push(c);
+    });
+    stream.once('error', reject);
+    stream.once('end', () => {
+      if (size > MAX_INFO_BYTES) reject(badArgument(`the info part is larger than ${MAX_INFO_BYTES} bytes`));
+      else {
         try {
-          const parsed = await current;
-          results.push(await h.onFile(parsed, { field: name, filename: meta.filename ?? '', stream }));
+          resolve(decodeUtf8Strict(Buffer.concat(chunks), 'info'));
         } catch (e) {
-          fail(e);
-          stream.resume();
+          reject(e);
         }
-      });
+      }
     });
-
-    bb.on('filesLimit', () => fail(badArgument(`at most ${h.maxFiles} files per request`)));
-    bb.on('partsLimit', () => fail(badArgument('too many parts in the form')));
-    bb.on('fieldsLimit', () => fail(badArgument('too many fields in the form')));
-
-    let settled = false;
-    const finish = (e?: unknown) => {
-      if (settled) return;
-      settled = true;
-      if (e) fail(e);
-      chain.then(async () => {
-        const parsedInfo = info ? await info.catch((x) => (fail(x), undefined)) : undefined;
-        if (!failure && parsedInfo === undefined) fail(badArgument('the form has no info part'));
-        if (!failure && bodyHash && bodyHash.digest('hex') !== req.pendingPayloadSha256)
-          fail(unauthorized('payload hash mismatch: the body does not match x-amz-content-sha256'));
-        if (failure) reject(failure);
-        else resolve({ info: parsedInfo as I, results });
-      });
-    };
-
-    bb.on('close', () => finish());
-    bb.on('error', (e: Error) => {
-      finish(badArgument(`malformed multipart body: ${e.message}`));
-      req.body.unpipe(bb);
-      req.body.resume();
-    });
-    // A client that goes away mid-upload: destroying busboy fails the file part being read, which makes
-    // the shard write clean its temp file; nothing is committed.
-    const gone = (why: string) => {
-      const err = badArgument(why);
-      finish(err);
-      bb.destroy(err);
-    };
-    req.body.on('aborted', () => gone('the client closed the connection before the upload ended'));
-    req.body.on('error', (e: Error) => gone(`upload interrupted: ${e.message}`));
-    req.body.on('close', () => {
-      if ((req.body as { complete?: boolean }).complete === false) gone('the client closed the connection before the upload ended');
-    });
-    req.body.pipe(bb);
   });
 }
 

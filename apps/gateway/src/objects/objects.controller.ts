@@ -20,7 +20,7 @@ import {
 } from './objects.dto.js';
 import { requestedSpan, sendObject } from './send-object.js';
 
-const upload = (req: AuthedRequest, t: TenantContext) => ({ headers: req.headers, body: req, pendingPayloadSha256: t.pendingPayloadSha256 });
+const upload = (req: AuthedRequest, t: TenantContext) => ({ request: req, pendingPayloadSha256: t.pendingPayloadSha256 });
 
 @ApiTags('object')
 @Controller('v1/object')
