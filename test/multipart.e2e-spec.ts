@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { renameSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { download, fullHashOf, newPackage, uploadFiles, uploadForm } from './support/objects.js';
 import { compositeHashOf, uploadPart } from './support/objects-extra.js';
@@ -122,11 +125,24 @@ describe('objects: multipart upload', () => {
         path: 'mp/big.bin',
         size: String(whole.length),
         fileHash: fullHashOf(whole),
-        redundancy: { type: 'segment', segments: [parts.get(2)!.length, parts.get(0)!.length, parts.get(2)!.length] },
+        // Only spec §5 types reach clients: one copy of each part is `none`.
+        redundancy: { type: 'none' },
         createTime: obj.createTime,
         updateTime: expect.any(String),
       });
       expect(await current('mp/big.bin')).toEqual(done);
+      // The block layout stays internal: the row keeps its segments.
+      const [row] = await gw.sql('SELECT redundancy FROM objects WHERE object_id = $1', [obj.objectID]);
+      expect(row.redundancy).toEqual({ type: 'segment', segments: [parts.get(2)!.length, parts.get(0)!.length, parts.get(2)!.length] });
+      // Every route that shows the object shows the wire type.
+      const listed = (await a.client.get('/v1/object/listByPath', { packageID: pkg, path: 'mp/', isPrefix: true })).body.data.objects;
+      expect(listed.find((o: any) => o.objectID === obj.objectID)).toEqual(done);
+      const all = (await a.client.get('/v1/object/getPackageObjects', { packageID: pkg })).body.data.objects;
+      expect(all.find((o: any) => o.objectID === obj.objectID)).toEqual(done);
+      const cloned = (await a.client.post('/v1/object/clone', { clonings: [{ objectID: obj.objectID, newPath: 'mp/big-clone.bin', newPackageID: pkg }] })).body
+        .data.objects[0];
+      expect(cloned).toEqual({ ...done, objectID: expect.any(Number), path: 'mp/big-clone.bin', createTime: expect.any(String), updateTime: expect.any(String) });
+      await a.client.post('/v1/object/delete', { objectIDs: [cloned.objectID] });
       expect(await partRows(obj.objectID)).toEqual([]);
       // Part 1's shard is still recorded but nothing references it any more (the collector's to take).
       const dropped = fullHashOf(parts.get(1)!);
@@ -229,7 +245,7 @@ describe('objects: multipart upload', () => {
     expect((await uploadPart(a, obj.objectID, 0, Buffer.alloc(0))).body.code).toBe('OK');
     expect((await current('mp/empty')).fileHash).toBe(compositeHashOf([Buffer.alloc(0), Buffer.alloc(0)]));
     const done = (await complete(obj.objectID, [last, 0])).body.data.object;
-    expect(done).toEqual(expect.objectContaining({ size: '0', fileHash: fullHashOf(Buffer.alloc(0)), redundancy: { type: 'segment', segments: [0, 0] } }));
+    expect(done).toEqual(expect.objectContaining({ size: '0', fileHash: fullHashOf(Buffer.alloc(0)), redundancy: { type: 'none' } }));
     const got = await download(a, { objectID: obj.objectID });
     expect([got.status, got.bytes.length]).toEqual([200, 0]);
   });
@@ -259,7 +275,7 @@ describe('objects: multipart upload', () => {
     const [p0, p1, p2] = [randomBytes(777), Buffer.alloc(0), randomBytes(555)];
     for (const [i, d] of [p0, p1, p2].entries()) expect((await uploadPart(a, obj.objectID, i, d!)).body.code).toBe('OK');
     const done = (await complete(obj.objectID, [0, 1, 2])).body.data.object;
-    expect(done.redundancy).toEqual({ type: 'segment', segments: [777, 0, 555] });
+    expect(done.redundancy).toEqual({ type: 'none' });
     const whole = Buffer.concat([p0!, p2!]);
     expect((await download(a, { objectID: obj.objectID })).bytes.equals(whole)).toBe(true);
     const r = await download(a, { objectID: obj.objectID }, { range: 'bytes=770-780' });
@@ -271,7 +287,7 @@ describe('objects: multipart upload', () => {
     const data = randomBytes(12345);
     expect((await uploadPart(a, obj.objectID, 5, data)).body.code).toBe('OK');
     const done = (await complete(obj.objectID, [5])).body.data.object;
-    expect(done).toEqual(expect.objectContaining({ size: '12345', fileHash: fullHashOf(data), redundancy: { type: 'segment', segments: [12345] } }));
+    expect(done).toEqual(expect.objectContaining({ size: '12345', fileHash: fullHashOf(data), redundancy: { type: 'none' } }));
     expect((await download(a, { objectID: obj.objectID })).bytes.equals(data)).toBe(true);
   });
 
@@ -282,5 +298,75 @@ describe('objects: multipart upload', () => {
     }
     expectError(await a.client.post('/v1/object/newMultipartUpload', { packageID: String(pkg), path: 'x' }), 400, 'BadArgument');
     expect((await a.client.get('/v1/object/listByPath', { packageID: pkg, path: 'x' })).body.data.objects).toEqual([]);
+  });
+});
+
+/** completeMultipartUpload does bounded work: the size limit before any byte, and no work for a client gone. */
+describe('objects: multipart completion, bounded work', () => {
+  const MiB = 1024 * 1024;
+  let gw: TestGateway;
+  let a: Tenant;
+  let pkg: number;
+
+  beforeAll(async () => {
+    gw = await startTestGateway({ JCS_MAX_PARTS: '6', JCS_MAX_OBJECT_SIZE: String(300 * MiB) });
+    a = await gw.tenant();
+    pkg = await newPackage(a);
+  });
+  afterAll(async () => gw?.stop());
+
+  const state = async (objectID: number) =>
+    (await gw.sql('SELECT redundancy->>\'type\' AS type, (SELECT count(*)::int FROM multipart_parts p WHERE p.object_id = o.object_id) AS parts FROM objects o WHERE object_id = $1', [objectID]))[0];
+
+  /** Sends a signed completion and closes the connection without reading the answer. */
+  async function completeAndLeave(objectID: number, indexes: number[]) {
+    const body = JSON.stringify({ objectID, indexes });
+    const { init } = await a.client.signedRequest({ method: 'POST', path: '/v1/object/completeMultipartUpload', body, headers: { 'content-type': 'application/json' } });
+    const { hostname, port, host } = new URL(gw.url);
+    const head = Object.entries({ host, ...(init.headers as Record<string, string>), 'content-length': String(Buffer.byteLength(body)) })
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    const socket = net.connect(Number(port), hostname);
+    socket.on('error', () => undefined);
+    await new Promise<void>((r) => socket.write(`POST /v1/object/completeMultipartUpload HTTP/1.1\r\n${head}\r\n${body}`, () => r()));
+    // Long enough for the gateway to be hashing (a quarter GiB), far shorter than the hashing itself.
+    await new Promise((r) => setTimeout(r, 100));
+    socket.destroy();
+  }
+
+  it('a joined size over JCS_MAX_OBJECT_SIZE (through repeated indexes) is QuotaExceeded before any byte is read', async () => {
+    const obj = (await a.client.post('/v1/object/newMultipartUpload', { packageID: pkg, path: 'bound/quota' })).body.data.object;
+    const part = randomBytes(64 * MiB);
+    expect((await uploadPart(a, obj.objectID, 0, part)).body.code).toBe('OK');
+    // The part's shard is taken away: a completion that read (or even checked) it would fail otherwise.
+    const hash = fullHashOf(part);
+    const file = path.join(gw.dataDir, 'tenants', String(a.userID), 'shards/blocks', hash.slice(4, 6), hash);
+    renameSync(file, file + '.away');
+    try {
+      const r = await a.client.post('/v1/object/completeMultipartUpload', { objectID: obj.objectID, indexes: [0, 0, 0, 0, 0] }); // 320 MiB
+      expect([r.status, r.body.code]).toEqual([413, 'QuotaExceeded']);
+    } finally {
+      renameSync(file + '.away', file);
+    }
+    expect(await state(obj.objectID)).toEqual({ type: 'multipartUpload', parts: 1 });
+    const ok = await a.client.post('/v1/object/completeMultipartUpload', { objectID: obj.objectID, indexes: [0, 0, 0, 0] }); // 256 MiB
+    expect([ok.status, ok.body.code, ok.body.data?.object.size]).toEqual([200, 'OK', String(256 * MiB)]);
+  });
+
+  it('a client that goes away mid-completion: the hashing stops and nothing is committed', async () => {
+    const obj = (await a.client.post('/v1/object/newMultipartUpload', { packageID: pkg, path: 'bound/gone' })).body.data.object;
+    const part = randomBytes(64 * MiB);
+    expect((await uploadPart(a, obj.objectID, 0, part)).body.code).toBe('OK');
+    await completeAndLeave(obj.objectID, [0, 0, 0, 0]);
+    // Had the gateway gone on, it would commit within a second or so here; watch well past that.
+    for (let i = 0; i < 20; i++) {
+      expect(await state(obj.objectID)).toEqual({ type: 'multipartUpload', parts: 1 });
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    // The upload is intact: a completion that stays completes, with the hash of the joined bytes.
+    const whole = createHash('sha256');
+    for (let i = 0; i < 4; i++) whole.update(part);
+    const ok = await a.client.post('/v1/object/completeMultipartUpload', { objectID: obj.objectID, indexes: [0, 0, 0, 0] });
+    expect([ok.status, ok.body.code, ok.body.data?.object.fileHash]).toEqual([200, 'OK', 'Full' + whole.digest('hex').toUpperCase()]);
   });
 });

@@ -89,8 +89,11 @@ export class MultipartService {
     });
   }
 
-  /** Joins the listed parts in the order given (an index may repeat); unlisted parts are released. */
-  async complete(userId: number, objectId: number, indexes: number[]): Promise<ObjectView> {
+  /**
+   * Joins the listed parts in the order given (an index may repeat); unlisted parts are released.
+   * `signal` (the client went away) stops the hashing and commits nothing.
+   */
+  async complete(userId: number, objectId: number, indexes: number[], signal?: AbortSignal): Promise<ObjectView> {
     if (indexes.length === 0) throw badArgument('indexes must not be empty');
     // Repeats make the list longer than the parts: bound it too, or one small request could ask for
     // millions of segments (a huge redundancy document, block rows and hashing work).
@@ -105,6 +108,10 @@ export class MultipartService {
       if (!p) throw badArgument(`part ${i} has not been uploaded`);
       return p;
     });
+    // Refused from the recorded sizes, before any byte is read. With this bound a completion reads at
+    // most JCS_MAX_OBJECT_SIZE bytes, however often an index repeats: the cost of one download of the
+    // result, paid only while the client stays connected (`signal`). So repeats need no tighter bound
+    // than JCS_MAX_PARTS (which keeps the block rows and the redundancy document small).
     const size = chosen.reduce((s, p) => s + p.size, 0);
     if (size > this.config.JCS_MAX_OBJECT_SIZE) throw new DomainError('QuotaExceeded', `the joined object would exceed ${this.config.JCS_MAX_OBJECT_SIZE} bytes`, 413);
     const blocks = chosen.map((p, i) => ({ index: i, userSpaceId: p.userSpaceId, fileHash: p.fileHash, size: p.size }));
@@ -114,11 +121,21 @@ export class MultipartService {
     const probe = { ...object, size, redundancy };
     const read = await this.reader.prepare(probe, blocks.map((b) => ({ ...b, objectId })), { start: 0, end: size - 1 });
     const hash = createHash('sha256');
-    for await (const chunk of await read.open()) hash.update(chunk as Buffer);
+    throwIfGone(signal);
+    const bytes = await read.open();
+    const stop = () => bytes.destroy(clientGone());
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      for await (const chunk of bytes) hash.update(chunk as Buffer);
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      bytes.destroy();
+    }
     const fileHash = size === 0 ? EMPTY_FULL_HASH : fullHash(hash.digest());
 
     const done = await this.ds.transaction(async (em) => {
       const locked = await this.requireOpen(userId, objectId, true, em);
+      throwIfGone(signal); // the last moment to give up: under the row lock, before any write
       // A part replaced while we were hashing would make the hash wrong: check they are unchanged.
       const now = new Map((await em.find(MultipartPartEntity, { where: { objectId } })).map((p) => [p.partIndex, p.fileHash]));
       if (chosen.some((p) => now.get(p.partIndex) !== p.fileHash))
@@ -138,4 +155,11 @@ export class MultipartService {
     if (o.redundancy.type !== 'multipartUpload') throw operationFailed(`object ${objectId} is not a multipart upload`);
     return o;
   }
+}
+
+/** The error a completion ends with when its client went away (nobody reads the answer). */
+const clientGone = () => badArgument('the client closed the connection before the completion ended');
+
+function throwIfGone(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw clientGone();
 }

@@ -117,8 +117,19 @@ export class ObjectsController {
   @Post('completeMultipartUpload')
   @HttpCode(200)
   @ApiOperation({ summary: 'Join the listed parts in order into the object (no bytes copied)' })
-  async completeMultipartUpload(@TenantId() userId: number, @Body() body: CompleteMultipartBody) {
-    return { object: await this.multipart.complete(userId, body.objectID, body.indexes) };
+  async completeMultipartUpload(@TenantId() userId: number, @Body() body: CompleteMultipartBody, @Res({ passthrough: true }) res: Response) {
+    // The response's 'close' before it was sent means the client went away (the request's own 'close'
+    // already fires once its body has been read). The hashing then stops and nothing is committed.
+    const gone = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) gone.abort();
+    };
+    res.once('close', onClose);
+    try {
+      return { object: await this.multipart.complete(userId, body.objectID, body.indexes, gone.signal) };
+    } finally {
+      res.off('close', onClose);
+    }
   }
 
   private async send(object: ObjectEntity, offset: number | undefined, length: number | undefined, req: AuthedRequest, res: Response) {
