@@ -94,7 +94,7 @@ describe('upload form reader under hostile input', () => {
   let pkg: number;
 
   beforeAll(async () => {
-    gw = await startTestGateway({ JCS_MAX_FILES_PER_UPLOAD: '20' });
+    gw = await startTestGateway({ JCS_MAX_FILES_PER_UPLOAD: '20', JCS_MAX_OBJECT_SIZE: String(1024 * 1024) });
     t = await gw.tenant();
     pkg = await newPackage(t);
   });
@@ -180,6 +180,43 @@ describe('upload form reader under hostile input', () => {
     ]);
     const env = expectEnvelope(await postForm(other.client, gw.url, '/v1/object/upload', big, big.body.length, false));
     expect(env.code).toBe('BadArgument');
+  });
+
+  const info = () => ({ name: 'info', data: Buffer.from(JSON.stringify({ packageID: pkg })) });
+  const file = (name: string, size = 10) => ({ name: 'files', filename: name, data: randomBytes(size) });
+  it.each<[string, () => RawPart[], string, number]>([
+    ['an info field over 64 KiB', () => [{ name: 'info', data: Buffer.from(JSON.stringify({ packageID: pkg, pad: 'x'.repeat(70_000) })) }, file('f')], 'BadArgument', 400],
+    ['two info fields', () => [info(), info(), file('f')], 'BadArgument', 400],
+    ['an info file part after a file', () => [info(), file('f'), { name: 'info', filename: 'i.json', data: Buffer.from('{}') }], 'BadArgument', 400],
+    ['a file part without a filename', () => [info(), file('f'), { name: 'files', filename: '', data: Buffer.from('x') }], 'BadArgument', 400],
+    ['17 fields', () => [info(), ...Array.from({ length: 16 }, (_, i) => ({ name: `x${i}`, data: Buffer.from('1') })), file('f')], 'BadArgument', 400],
+    ['21 files (the limit is 20)', () => [info(), ...Array.from({ length: 21 }, (_, i) => file(`many${i}`))], 'BadArgument', 400],
+    ['a file over JCS_MAX_OBJECT_SIZE between two others', () => [info(), file('a', 5000), file('huge', 3 * 1024 * 1024), file('b', 5000)], 'QuotaExceeded', 413],
+  ])('%s: the contract error, nothing kept', async (_l, parts, code, status) => {
+    const form = buildForm(parts());
+    const outcome = await postForm(t.client, gw.url, '/v1/object/upload', form, form.body.length, false);
+    expect(expectEnvelope(outcome).code).toBe(code);
+    expect(outcome.kind === 'response' && outcome.status).toBe(status);
+    await expectNothingKept(t);
+  });
+
+  it('a part over JCS_MAX_OBJECT_SIZE in uploadPart is QuotaExceeded, no part recorded', async () => {
+    const obj = (await t.client.post('/v1/object/newMultipartUpload', { packageID: pkg, path: 'mp/huge' })).body.data.object;
+    const form = buildForm([
+      { name: 'info', data: Buffer.from(JSON.stringify({ objectID: obj.objectID, index: 0 })) },
+      { name: 'file', filename: 'part', data: randomBytes(2 * 1024 * 1024) },
+    ]);
+    expect(expectEnvelope(await postForm(t.client, gw.url, '/v1/object/uploadPart', form, form.body.length, false)).code).toBe('QuotaExceeded');
+    expect(await gw.sql('SELECT * FROM multipart_parts WHERE object_id = $1', [obj.objectID])).toEqual([]);
+    await t.client.post('/v1/object/delete', { objectIDs: [obj.objectID] });
+    await expectNothingKept(t);
+  });
+
+  it('a body that is not multipart, or a multipart type without a boundary: BadArgument', async () => {
+    for (const contentType of ['text/plain', 'multipart/form-data', 'multipart/mixed; boundary=x']) {
+      const outcome = await postForm(t.client, gw.url, '/v1/object/upload', { body: Buffer.from('--x\r\n\r\n'), contentType }, 7, false);
+      expect({ contentType, code: expectEnvelope(outcome).code }).toEqual({ contentType, code: 'BadArgument' });
+    }
   });
 
   it('300 random malformed forms: never a 5xx, never an unanswered complete request, nothing kept but what was answered OK', async () => {
