@@ -90,7 +90,7 @@ export async function readUploadForm<I, R>(up: UploadRequest, h: FormHandlers<I,
   if (failure !== undefined && failure !== null) {
     // busboy refused the headers before reading anything (no boundary…): the body is still unread.
     if (!req.readableEnded) req.resume();
-    throw form.isOwn(failure) ? failure : formError(failure, h.maxFiles);
+    throw formError(failure, h.maxFiles, form);
   }
   try {
     const done = await form.finish(req);
@@ -103,8 +103,11 @@ export async function readUploadForm<I, R>(up: UploadRequest, h: FormHandlers<I,
   }
 }
 
-/** multer's, busboy's and the request's own errors → BadArgument with a message a client can act on. */
-function formError(e: unknown, maxFiles: number): unknown {
+/**
+ * multer's, busboy's and the request's errors → BadArgument with a message a client can act on. Any
+ * other error is the gateway's own (storage, database) and goes on as it is (the envelope's 500).
+ */
+function formError(e: unknown, maxFiles: number, form: FormReading<unknown, unknown>): unknown {
   if (e instanceof DomainError) return e;
   if (e instanceof multer.MulterError) {
     switch (e.code) {
@@ -121,8 +124,11 @@ function formError(e: unknown, maxFiles: number): unknown {
     }
   }
   const message = e instanceof Error ? e.message : String(e);
-  if (/^Request (aborted|closed|error)/.test(message)) return badArgument('the client closed the connection before the upload ended');
-  return badArgument(`malformed multipart body: ${message}`);
+  // multer's own errors for a request that failed or closed before its end
+  if (/^Request (aborted|closed|error)$/.test(message)) return badArgument('the client closed the connection before the upload ended');
+  if (!form.parsing) return badArgument(`malformed multipart request: ${message}`); // busboy refused the headers
+  if (form.isParserError(e)) return badArgument(`malformed multipart body: ${message}`);
+  return e;
 }
 
 /**
@@ -141,16 +147,18 @@ class FormReading<I, R> {
   /** A rule broken where multer cannot see it (a part it drops silently); reported when the form ends. */
   private failure?: unknown;
   private readonly results: R[] = [];
-  private readonly own = new WeakSet<object>();
-  /** Errors a part stream failed with (the parser's or the request's): never the handlers' own. */
-  private readonly streamErrors = new WeakSet<object>();
+  /** Errors busboy failed with: the body is not a well-formed form. */
+  private readonly parserErrors = new WeakSet<object>();
+  /** Whether busboy accepted the headers and reads the body. */
+  parsing = false;
 
   constructor(private readonly h: FormHandlers<I, R>) {}
 
   /** Parts multer drops without a word (no filename) break the contract here. Listens after multer. */
   watch(bb: busboy.Busboy): void {
+    this.parsing = true;
+    bb.on('error', (e: Error) => this.parserErrors.add(e));
     bb.on('file', (name, stream, meta) => {
-      stream.on('error', (e: Error) => this.streamErrors.add(e));
       if (meta.filename) return; // multer hands it to the engine
       try {
         // An info part sent as a file without a filename: still the info.
@@ -193,15 +201,13 @@ class FormReading<I, R> {
       }
     } catch (e) {
       this.stopped = true;
-      if (e !== null && typeof e === 'object') this.own.add(e);
       if (!stream.destroyed) stream.resume(); // let the parser go on to the end of the body
       throw e;
     }
   }
 
-  /** Whether the error came from this form's rules or handlers (passed on as is), not from the parser. */
-  isOwn(e: unknown): boolean {
-    return e !== null && typeof e === 'object' && this.own.has(e) && !this.streamErrors.has(e);
+  isParserError(e: unknown): boolean {
+    return e !== null && typeof e === 'object' && this.parserErrors.has(e);
   }
 
   stop(): void {
@@ -254,6 +260,8 @@ function readBounded(stream: Readable): Promise<string> {
       if (size <= MAX_INFO_BYTES) chunks.push(c);
     });
     stream.once('error', reject);
+    // Destroyed without an error (the request torn down): no 'end' will come. A no-op after 'end'.
+    stream.once('close', () => reject(badArgument('the info part was cut short')));
     stream.once('end', () => {
       if (size > MAX_INFO_BYTES) reject(badArgument(`the info part is larger than ${MAX_INFO_BYTES} bytes`));
       else {
