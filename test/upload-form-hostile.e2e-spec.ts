@@ -212,6 +212,22 @@ describe('upload form reader under hostile input', () => {
     await expectNothingKept(t);
   });
 
+  it('uploadPart with a signed payload hash the body does not match: Unauthorized, no part, no shard', async () => {
+    const obj = (await t.client.post('/v1/object/newMultipartUpload', { packageID: pkg, path: 'mp/signed' })).body.data.object;
+    const form = buildForm([
+      { name: 'info', data: Buffer.from(JSON.stringify({ objectID: obj.objectID, index: 0 })) },
+      { name: 'file', filename: 'part', data: Buffer.from('the signed part bytes') },
+    ]);
+    const { init } = await t.client.signedRequest({ method: 'POST', path: '/v1/object/uploadPart', body: form.body, headers: { 'content-type': form.contentType } });
+    const tampered = Buffer.from(form.body.toString('latin1').replace('signed part', 'SIGNED PART'), 'latin1');
+    const outcome = await rawRequest(gw.url, { path: '/v1/object/uploadPart', headers: init.headers as Record<string, string>, body: tampered });
+    expect(expectEnvelope(outcome).code).toBe('Unauthorized');
+    expect(outcome.kind === 'response' && outcome.status).toBe(401);
+    expect(await gw.sql('SELECT * FROM multipart_parts WHERE object_id = $1', [obj.objectID])).toEqual([]);
+    await t.client.post('/v1/object/delete', { objectIDs: [obj.objectID] });
+    await expectNothingKept(t);
+  });
+
   it('a body that is not multipart, or a multipart type without a boundary: BadArgument', async () => {
     for (const contentType of ['text/plain', 'multipart/form-data', 'multipart/mixed; boundary=x']) {
       const outcome = await postForm(t.client, gw.url, '/v1/object/upload', { body: Buffer.from('--x\r\n\r\n'), contentType }, 7, false);
