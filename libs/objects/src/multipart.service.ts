@@ -62,10 +62,9 @@ export class MultipartService {
       onFile: (inf, part) => inf.store.stage(part.stream, { maxSize: this.config.JCS_MAX_OBJECT_SIZE }),
       onDiscard: async (staged) => store?.discard([staged]),
     });
-    const staged = results[0];
-    if (!staged) throw badArgument('the form has no file part');
-    await info.store.publish([staged], (shards) => this.shards.touch(info.userSpaceId, shards));
-    const shard = staged;
+    const shard = results[0];
+    if (!shard) throw badArgument('the form has no file part');
+    await info.store.publish([shard], (shards) => this.shards.touch(info.userSpaceId, shards));
     await this.ds.transaction(async (em) => {
       await this.requireOpen(userId, info.objectId, true, em);
       const [{ n }] = await em.query('SELECT count(*)::int AS n FROM multipart_parts WHERE object_id = $1 AND part_index <> $2', [
