@@ -5,14 +5,15 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { dropGatewayData, launchGatewayProcess, type GatewayInstance } from './support/gateway-process.js';
-import { fuzzCase, type FuzzCase, type FuzzIds } from './support/fuzz-requests.js';
+import { fuzzCase, hostileInput, type FuzzCase, type FuzzIds } from './support/fuzz-requests.js';
 import { canonicalQueryOf, sendRaw, signRaw, type RawOutcome, type RawRequest } from './support/raw-http.js';
 import type { SignedClient } from './support/signed-client.js';
 import { multipartBody } from './support/multipart.js';
 
 /**
  * Property-based fuzz of every `/v1` route against the real gateway process (a crash shows as a dead
- * process). Seeded: FUZZ_SEED replays a run (the seed is printed); FUZZ_REQUESTS sets the volume
+ * process). Seeded: FUZZ_SEED replays a run (the seed is printed; FUZZ_PATH, printed on failure, jumps
+ * straight to the failing batch); FUZZ_REQUESTS sets the volume
  * (default 2,400); FUZZ_SURVEY=1 sends them all and lists every kind of violation instead of stopping at
  * the first (to see everything that is wrong at once).
  *
@@ -238,7 +239,11 @@ describe('fuzz: hostile requests over every /v1 route', () => {
     const download = ROUTES_OF_DOWNLOAD.has(c.route) && c.method === 'GET' && (status === 200 || status === 206) && /^application\/octet-stream/.test(headers['content-type'] ?? '');
     const wellSigned = c.auth === 'signed';
     const realRoute = c.route !== 'unknown' && c.route !== 'wrongMethod';
-    if (download) return wellSigned ? null : { kind: `download answered to a ${c.auth} request`, detail: `${status}` };
+    const hostile = wellSigned ? hostileInput(c) : undefined;
+    if (download) {
+      if (!wellSigned) return { kind: `download answered to a ${c.auth} request`, detail: `${status}` };
+      return hostile ? { kind: `hostile input taken: ${hostile.split(' — ')[0]}`, detail: hostile } : null;
+    }
     let env: { code?: unknown; message?: unknown; data?: unknown };
     try {
       env = JSON.parse(body.toString('utf8'));
@@ -257,6 +262,9 @@ describe('fuzz: hostile requests over every /v1 route', () => {
       const documented = c.backendProbe && env.code === 'OperationFailed' && (status === 502 || status === 503);
       if (!documented) return { kind: `HTTP ${status} ${env.code}`, detail: env.message };
     }
+    // Hostile input (NUL, lone surrogates, invalid UTF-8, deep nesting, a charset or media type not
+    // UTF-8 JSON) is refused by one gate on every route, whatever else the request holds.
+    if (hostile && env.code === 'OK') return { kind: `hostile input taken: ${hostile.split(' — ')[0]}`, detail: hostile };
     if (realRoute && !wellSigned && !c.protocolAbuse && status !== 401) {
       return { kind: `${c.auth} request answered ${status} ${env.code} (not 401)`, detail: env.message };
     }
@@ -294,6 +302,7 @@ describe('fuzz: hostile requests over every /v1 route', () => {
     let died: string | null = null;
     let deaths = 0;
     let previousBatch = '(none)';
+    const recentForms: string[] = [];
 
     const property = fc.asyncProperty(fc.array(fuzzCase({ ids, localTargets }), { minLength: BATCH, maxLength: BATCH }), async (batch) => {
       const results = await Promise.all(
@@ -306,6 +315,10 @@ describe('fuzz: hostile requests over every /v1 route', () => {
       );
       for (const { c, req, out } of results) {
         sent++;
+        if (c.route.endsWith('/upload') || c.route.endsWith('/uploadPart')) {
+          recentForms.push(describeCase(c, req));
+          if (recentForms.length > 6) recentForms.shift();
+        }
         byRoute.set(c.route, (byRoute.get(c.route) ?? 0) + 1);
         const st = out.kind === 'response' ? String(out.res.status) : 'none';
         byStatus.set(st, (byStatus.get(st) ?? 0) + 1);
@@ -324,7 +337,9 @@ describe('fuzz: hostile requests over every /v1 route', () => {
       if (!gw.alive()) {
         const tail = gw.output().slice(-3000);
         // The request that killed it may have been answered (or cut) in the batch before.
-        const text = `gateway process died (exit ${gw.child.exitCode}, signal ${gw.child.signalCode}) after ${sent} requests; last two batches:\n${previousBatch}\n${batchText}\n--- output tail ---\n${tail}`;
+        const text =
+          `gateway process died (exit ${gw.child.exitCode}, signal ${gw.child.signalCode}) after ${sent} requests; last two batches:\n${previousBatch}\n${batchText}\n` +
+          `--- the last forms sent (a form can kill the process after its answer) ---\n${recentForms.join('\n')}\n--- output tail ---\n${tail}`;
         if (!SURVEY) throw new Error(text);
         collectServerErrors(gw.output());
         deaths++;
@@ -335,7 +350,12 @@ describe('fuzz: hostile requests over every /v1 route', () => {
       previousBatch = batchText;
     });
     try {
-      await fc.assert(property, { seed: SEED, numRuns: Math.ceil(REQUESTS / BATCH), endOnFailure: true });
+      // fc.check rather than fc.assert: the failure names the request in a few lines, not the whole batch's bytes.
+      const run = await fc.check(property, { seed: SEED, path: process.env.FUZZ_PATH, numRuns: Math.ceil(REQUESTS / BATCH), endOnFailure: true });
+      if (run.failed) {
+        const err = run.errorInstance as { message?: string } | null;
+        throw new Error(`fuzz failed at batch ${run.numRuns} — replay: FUZZ_SEED=${SEED} FUZZ_PATH=${run.counterexamplePath}\n${err?.message ?? String(run.errorInstance)}`);
+      }
     } finally {
       if (SURVEY) collectServerErrors(gw.output());
       const secs = ((Date.now() - started) / 1000).toFixed(1);

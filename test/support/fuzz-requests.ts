@@ -50,6 +50,94 @@ export interface FuzzCase {
   protocolAbuse?: boolean;
   /** userSpace/test against a closed loopback port: OperationFailed 502/503 is the documented answer. */
   backendProbe?: boolean;
+  /** The JSON document the route reads: the body of a JSON route, the `info` part of a form. */
+  doc?: Uint8Array;
+}
+
+const MAX_JSON_DEPTH = 32; // libs/common MAX_JSON_DEPTH: the contract's deepest request is 4 levels
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const isWellFormed = (s: string) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
+
+function textProblem(b: Uint8Array): string | undefined {
+  let s: string;
+  try {
+    s = fatalUtf8.decode(b);
+  } catch {
+    return 'invalid UTF-8';
+  }
+  if (s.includes('\0')) return 'raw NUL';
+  return undefined;
+}
+
+function jsonProblem(b: Uint8Array): string | undefined {
+  const t = textProblem(b);
+  if (t) return t;
+  const s = fatalUtf8.decode(b);
+  if (s.charCodeAt(0) === 0xfeff) return undefined; // a BOM: left to the gateway's judgement
+  let depth = 0;
+  let max = 0;
+  let inStr = false;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i];
+    if (inStr) {
+      if (ch === '\\') i++;
+      else if (ch === '"') inStr = false;
+    } else if (ch === '"') inStr = true;
+    else if (ch === '[' || ch === '{') max = Math.max(max, ++depth);
+    else if (ch === ']' || ch === '}') depth--;
+  }
+  if (max > MAX_JSON_DEPTH) return `JSON nested deeper than ${MAX_JSON_DEPTH} — ${max} levels`;
+  let v: unknown;
+  try {
+    v = JSON.parse(s);
+  } catch {
+    return 'not JSON';
+  }
+  const bad = (x: string) => x.includes('\0') || !isWellFormed(x);
+  const stack = [v];
+  while (stack.length) {
+    const x = stack.pop();
+    if (typeof x === 'string' && bad(x)) return `string with NUL or a lone surrogate — ${JSON.stringify(x).slice(0, 40)}`;
+    if (x && typeof x === 'object') {
+      for (const [k, y] of Object.entries(x)) {
+        if (bad(k)) return `key with NUL or a lone surrogate — ${JSON.stringify(k)}`;
+        stack.push(y);
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Why this request's input must be refused whatever else it holds (issue 7: one gate for every route):
+ * a query or JSON string with NUL or a lone surrogate, invalid UTF-8, JSON nested deeper than the
+ * bound, a JSON route's body that is not `application/json` in UTF-8. Undefined when no such claim holds
+ * (or the framing is broken, so what the server reads is not what was generated).
+ */
+export function hostileInput(c: FuzzCase): string | undefined {
+  if (c.route === 'unknown' || c.route === 'wrongMethod' || c.protocolAbuse || c.lengthLie || c.after === 'end') return undefined;
+  const form = c.route.endsWith('/upload') || c.route.endsWith('/uploadPart');
+  for (const [k, v] of Array.isArray(c.query) ? c.query : []) {
+    for (const part of [k, v]) {
+      const b = typeof part === 'string' ? new TextEncoder().encode(part) : part;
+      const p = textProblem(b) ?? (typeof part === 'string' && part.includes('\0') ? 'NUL' : undefined);
+      if (p) return `query: ${p} — in ${JSON.stringify(k)}`;
+    }
+  }
+  if (c.doc) {
+    const p = jsonProblem(c.doc);
+    if (p) return `${form ? 'info part' : 'body'}: ${p}`;
+  }
+  if (c.method === 'POST' && c.doc && !form) {
+    const cts = c.headers.filter(([k]) => k.toLowerCase() === 'content-type');
+    if (cts.length === 1) {
+      const ct = String(cts[0][1]);
+      const media = ct.split(';')[0].trim().toLowerCase();
+      const charset = /charset=([^;]*)/i.exec(ct)?.[1].trim().toLowerCase().replace(/^"|"$/g, '');
+      if (media !== 'application/json' || (charset !== undefined && charset !== 'utf-8')) return `body: not UTF-8 JSON by its content-type — ${JSON.stringify(ct)}`;
+    }
+  }
+  return undefined;
 }
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -358,7 +446,7 @@ interface FormShape {
   preamble: boolean;
 }
 
-function formCase(r: FormRoute, ctx: RouteContext): fc.Arbitrary<{ body: Uint8Array; contentType: string }> {
+function formCase(r: FormRoute, ctx: RouteContext): fc.Arbitrary<{ body: Uint8Array; contentType: string; info?: Uint8Array }> {
   const fileArb = fc.record({
     filename: filenameArb(ctx.ids.paths),
     // Mostly small; sometimes large enough that later parts queue while an earlier one is stored.
@@ -395,7 +483,9 @@ function formCase(r: FormRoute, ctx: RouteContext): fc.Arbitrary<{ body: Uint8Ar
       quoted: `multipart/form-data; boundary="${BOUNDARY}"`,
       empty: 'multipart/form-data; boundary=',
     }[s.boundaryInHeader];
-    return { body, contentType: ct };
+    // The info claim holds only for a form that reaches its info part intact.
+    const intact = s.cutAt === undefined && s.boundaryInHeader !== 'other' && s.boundaryInHeader !== 'missing' && s.boundaryInHeader !== 'empty' && s.infoCount > 0 && s.infoFirst && s.infoContentType === undefined;
+    return { body, contentType: ct, info: intact ? s.infoBytes : undefined };
   });
 }
 
@@ -476,6 +566,7 @@ function routeCase(r: Route, ctx: RouteContext): fc.Arbitrary<FuzzCase> {
         query: queryExtra ? [queryExtra] : [],
         headers: ct === '' ? [] : [['content-type', ct]],
         body: noBody ? undefined : reencode(body, recode),
+        doc: noBody ? undefined : reencode(body, recode),
         streamed: false,
         auth,
         backendProbe: r.path === '/v1/userSpace/test',
@@ -505,6 +596,7 @@ function routeCase(r: Route, ctx: RouteContext): fc.Arbitrary<FuzzCase> {
       query: [],
       headers: [['content-type', form.contentType]],
       body: form.body,
+      doc: form.info,
       // Mostly streamed (UNSIGNED-PAYLOAD) as clients do; sometimes the whole body's hash is signed.
       streamed: !signBody,
       auth,

@@ -43,7 +43,8 @@ export function sendRaw(port: number, req: RawRequest, timeoutMs: number): Promi
       clearTimeout(timer);
       socket.destroy();
       const all = Buffer.concat(chunks);
-      const res = parseResponse(all, why === 'closed', req.method === 'HEAD');
+      // After a close or reset, an answer without Content-Length (e.g. Node's bare 431) ends there.
+      const res = parseResponse(all, why === 'closed' || why.startsWith('socket error'), req.method === 'HEAD');
       resolve(res ? { kind: 'response', res } : { kind: 'noResponse', reason: why, partial: all });
     };
     const timer = setTimeout(() => finish('timeout'), timeoutMs);
