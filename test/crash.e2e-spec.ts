@@ -16,11 +16,11 @@ import type { SignedClient } from './support/signed-client.js';
  * superseded by a later write of the same path), a write cut by the kill is either wholly there or
  * wholly absent (batches too), and nothing half-written is listed. At the end, with GC at grace 0:
  * no orphan shard and no temp file left. CRASH_SEED replays the kill times and the writes'
- * choices; CRASH_KILLS sets the number of kills (default 22).
+ * choices; CRASH_KILLS sets the number of kills (default 20).
  */
 
 const SEED = process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) : randomBytes(4).readUInt32BE(0) >>> 1;
-const KILLS = Number(process.env.CRASH_KILLS ?? 22);
+const KILLS = Number(process.env.CRASH_KILLS ?? 20);
 const WORKERS = 3;
 const PATHS_PER_WORKER = 4;
 /** Let the storage side expire a dead instance's temp folder quickly (ignored by gateways without it). */
@@ -112,6 +112,7 @@ describe('crash: SIGKILL during uploads, multipart uploads and overwrites', () =
     let writesAnswered = 0;
     let writesCut = 0;
     let mpuSeq = 0;
+    let readsBack = 0;
 
     /** Sends one request; a connection cut by the kill becomes Killed, any answer is returned. */
     async function call(spec: () => Promise<{ status: number; body: any }>) {
@@ -287,6 +288,7 @@ describe('crash: SIGKILL during uploads, multipart uploads and overwrites', () =
         }
         const res = await client().raw({ method: 'GET', path: '/v1/object/download', query: { objectID: o.objectID } });
         const bytes = Buffer.from(await res.arrayBuffer());
+        readsBack++;
         if (res.status !== 200) {
           violations.push(`${when}: ${o.path} (listed, size ${o.size}) downloads as ${res.status} ${bytes.toString('utf8').slice(0, 200)}`);
           continue;
@@ -330,6 +332,8 @@ describe('crash: SIGKILL during uploads, multipart uploads and overwrites', () =
     }
 
     const started = Date.now();
+    let restartMs = 0;
+    let verifyMs = 0;
     for (let round = 0; round < KILLS; round++) {
       const stop = { killed: false };
       const workers = [...Array(WORKERS).keys()].map((w) => worker(w, round, stop));
@@ -338,10 +342,14 @@ describe('crash: SIGKILL during uploads, multipart uploads and overwrites', () =
       stop.killed = true;
       await gw.kill('SIGKILL');
       await Promise.all(workers);
+      const t0 = Date.now();
       gw = await launchGatewayProcess({ dbName, dataDir, env: BASE_ENV });
+      const t1 = Date.now();
       await verify(`after kill ${round + 1}`);
+      restartMs += t1 - t0;
+      verifyMs += Date.now() - t1;
     }
-    console.log(`crash: ${KILLS} kills in ${((Date.now() - started) / 1000).toFixed(1)} s; ${writesAnswered} writes answered OK, ${writesCut} cut by a kill`);
+    console.log(`crash: ${KILLS} kills in ${((Date.now() - started) / 1000).toFixed(1)} s; ${writesAnswered} writes answered OK, ${writesCut} cut by a kill, ${readsBack} objects read back (restarts took ${(restartMs / 1000).toFixed(1)} s, checks ${(verifyMs / 1000).toFixed(1)} s)`);
 
     // Final: a process with the worker, GC every second at grace 0. Dead instances' temp files must go too.
     await gw.kill('SIGTERM');
