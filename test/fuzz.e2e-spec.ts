@@ -7,7 +7,7 @@ import path from 'node:path';
 import { dropGatewayData, launchGatewayProcess, type GatewayInstance } from './support/gateway-process.js';
 import { fuzzCase, hostileInput, type FuzzCase, type FuzzIds } from './support/fuzz-requests.js';
 import { canonicalQueryOf, sendRaw, signRaw, type RawOutcome, type RawRequest } from './support/raw-http.js';
-import type { SignedClient } from './support/signed-client.js';
+import { SignedClient } from './support/signed-client.js';
 import { multipartBody } from './support/multipart.js';
 
 /**
@@ -231,7 +231,8 @@ describe('fuzz: hostile requests over every /v1 route', () => {
 
   /** The contract violation in one exchange, or null. */
   function violation(c: FuzzCase, out: RawOutcome): { kind: string; detail: string } | null {
-    const mayHang = c.after === 'stall' || c.after === 'end' || c.lengthLie === 'larger';
+    // Cut, stalled or mis-framed bodies, and broken forms, may end with a closed connection instead of an answer.
+    const mayHang = c.after === 'stall' || c.after === 'end' || c.lengthLie !== undefined || c.mayClose === true;
     if (out.kind === 'noResponse') return mayHang ? null : { kind: `no answer (${out.reason})`, detail: out.partial.toString('latin1').slice(0, 200) };
     const { status, headers, body } = out.res;
     const text = body.toString('latin1');
@@ -260,7 +261,9 @@ describe('fuzz: hostile requests over every /v1 route', () => {
     }
     const allowed = STATUS_OF_CODE[env.code];
     if (!allowed) return { kind: `unknown code ${env.code}`, detail: text.slice(0, 200) };
-    if (!allowed.includes(status)) return { kind: `code ${env.code} with HTTP ${status}`, detail: env.message };
+    // spec §5: a Range header past the end may be answered 416 (with the BadArgument envelope).
+    const rangeRefused = status === 416 && env.code === 'BadArgument' && ROUTES_OF_DOWNLOAD.has(c.route) && c.headers.some(([k]) => k === 'range');
+    if (!allowed.includes(status) && !rangeRefused) return { kind: `code ${env.code} with HTTP ${status}`, detail: env.message };
     if (STACK.test(env.message)) return { kind: 'stack trace in message', detail: env.message.slice(0, 300) };
     if (SQL.test(env.message)) return { kind: 'SQL in message', detail: env.message.slice(0, 300) };
     if (status >= 500) {
@@ -286,7 +289,7 @@ describe('fuzz: hostile requests over every /v1 route', () => {
     return `${r.method} ${r.target.slice(0, 300)} [auth=${c.auth}${c.lengthLie ? ` length=${c.lengthLie}` : ''}${c.after ? ` after=${c.after}` : ''}]\n  ${head.join('\n  ')}${r.headers.length > 12 ? `\n  …${r.headers.length - 12} more headers` : ''}\n  body ${body}`;
   };
 
-  it(`keeps the contract for ${REQUESTS} hostile requests, stays up, and leaves the other tenant alone`, async () => {
+  it(`answers ${REQUESTS} hostile requests within the contract and never dies`, async () => {
     console.log(`fuzz seed ${SEED} (replay: FUZZ_SEED=${SEED}), ${REQUESTS} requests in batches of ${BATCH}${SURVEY ? ', survey mode' : ''}`);
     const started = Date.now();
     let sent = 0;
@@ -383,12 +386,16 @@ describe('fuzz: hostile requests over every /v1 route', () => {
     expect(died).toBeNull();
     expect([...found.keys()]).toEqual([]);
     expect(sent).toBeGreaterThanOrEqual(Math.min(REQUESTS, 2000));
-
-    // Still up and serving both tenants; the other tenant's data exactly as before.
-    expect(gw.alive()).toBe(true);
-    const listed = await a.client.get('/v1/bucket/listAll');
-    expect(listed.status).toBe(200);
-    expect(listed.body.code).toBe('OK');
-    expect(await snapshot(b, gw.dataDir)).toEqual(bBefore);
   }, 300_000);
+
+  // A test of its own, so it reports even when the fuzz above stopped at its first violation.
+  it('is still up and serving afterwards, and the other tenant sees exactly what it had', async () => {
+    expect(gw.alive() ? 'alive' : `dead (exit ${gw.child.exitCode}, signal ${gw.child.signalCode})`).toBe('alive');
+    for (const t of [a, b]) {
+      const client = new SignedClient(gw.url, { accessKey: t.accessKey, secretKey: t.secretKey });
+      const listed = await client.get('/v1/bucket/listAll');
+      expect([listed.status, listed.body.code]).toEqual([200, 'OK']);
+    }
+    expect(await snapshot({ ...b, client: new SignedClient(gw.url, b) }, gw.dataDir)).toEqual(bBefore);
+  }, 120_000);
 });

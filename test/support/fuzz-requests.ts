@@ -50,6 +50,8 @@ export interface FuzzCase {
   protocolAbuse?: boolean;
   /** userSpace/test against a closed loopback port: OperationFailed 502/503 is the documented answer. */
   backendProbe?: boolean;
+  /** A truncated or malformed form: issue 7 allows BadArgument or a closed connection. */
+  mayClose?: boolean;
   /** The JSON document the route reads: the body of a JSON route, the `info` part of a form. */
   doc?: Uint8Array;
 }
@@ -134,7 +136,7 @@ export function hostileInput(c: FuzzCase): string | undefined {
       const ct = String(cts[0][1]);
       const media = ct.split(';')[0].trim().toLowerCase();
       const charset = /charset=([^;]*)/i.exec(ct)?.[1].trim().toLowerCase().replace(/^"|"$/g, '');
-      if (media !== 'application/json' || (charset !== undefined && charset !== 'utf-8')) return `body: not UTF-8 JSON by its content-type — ${JSON.stringify(ct)}`;
+      if (media !== 'application/json' || (charset !== undefined && charset !== '' && charset !== 'utf-8')) return `body: not UTF-8 JSON by its content-type — ${JSON.stringify(ct)}`;
     }
   }
   return undefined;
@@ -446,7 +448,7 @@ interface FormShape {
   preamble: boolean;
 }
 
-function formCase(r: FormRoute, ctx: RouteContext): fc.Arbitrary<{ body: Uint8Array; contentType: string; info?: Uint8Array }> {
+function formCase(r: FormRoute, ctx: RouteContext): fc.Arbitrary<{ body: Uint8Array; contentType: string; info?: Uint8Array; broken: boolean }> {
   const fileArb = fc.record({
     filename: filenameArb(ctx.ids.paths),
     // Mostly small; sometimes large enough that later parts queue while an earlier one is stored.
@@ -485,7 +487,8 @@ function formCase(r: FormRoute, ctx: RouteContext): fc.Arbitrary<{ body: Uint8Ar
     }[s.boundaryInHeader];
     // The info claim holds only for a form that reaches its info part intact.
     const intact = s.cutAt === undefined && s.boundaryInHeader !== 'other' && s.boundaryInHeader !== 'missing' && s.boundaryInHeader !== 'empty' && s.infoCount > 0 && s.infoFirst && s.infoContentType === undefined;
-    return { body, contentType: ct, info: intact ? s.infoBytes : undefined };
+    const broken = s.cutAt !== undefined || !s.final || s.boundaryInHeader === 'other' || s.boundaryInHeader === 'empty';
+    return { body, contentType: ct, info: intact ? s.infoBytes : undefined, broken };
   });
 }
 
@@ -597,6 +600,7 @@ function routeCase(r: Route, ctx: RouteContext): fc.Arbitrary<FuzzCase> {
       headers: [['content-type', form.contentType]],
       body: form.body,
       doc: form.info,
+      mayClose: form.broken,
       // Mostly streamed (UNSIGNED-PAYLOAD) as clients do; sometimes the whole body's hash is signed.
       streamed: !signBody,
       auth,
