@@ -7,6 +7,7 @@ import { DomainError, assertValidObjectPath, badArgument, notFound, operationFai
 import { MultipartPartEntity, ObjectEntity } from '#db';
 import { EMPTY_FULL_HASH, ShardRegistry, compositeHash, digestOf, fullHash, type StoredShard } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
+import { runTransaction } from '#packages';
 import { ObjectReader } from './object-reader.js';
 import { ObjectsService, parseJson, requireId } from './objects.service.js';
 import { toObjectView, type ObjectView } from './object-view.js';
@@ -34,7 +35,7 @@ export class MultipartService {
   /** Opens a multipart upload at `path` (an existing object there is replaced in place). */
   async create(userId: number, packageId: number, path: string): Promise<ObjectView> {
     assertValidObjectPath(path);
-    const [obj] = await this.ds.transaction((em) =>
+    const [obj] = await runTransaction(this.ds, `package ${packageId} not found`, (em) =>
       this.objects.commitObjects(em, userId, packageId, [
         { path, size: 0, fileHash: compositeHash([]), redundancy: { type: 'multipartUpload' }, blocks: [] },
       ]),
@@ -65,7 +66,7 @@ export class MultipartService {
     });
     const shard = results[0];
     if (!shard) throw badArgument('the form has no file part');
-    await this.ds.transaction(async (em) => {
+    await runTransaction(this.ds, `object ${info.objectId} not found`, async (em) => {
       await this.requireOpen(userId, info.objectId, true, em);
       const [{ n }] = await em.query('SELECT count(*)::int AS n FROM multipart_parts WHERE object_id = $1 AND part_index <> $2', [
         info.objectId,
@@ -116,7 +117,7 @@ export class MultipartService {
     for await (const chunk of await read.open()) hash.update(chunk as Buffer);
     const fileHash = size === 0 ? EMPTY_FULL_HASH : fullHash(hash.digest());
 
-    const done = await this.ds.transaction(async (em) => {
+    const done = await runTransaction(this.ds, `object ${objectId} not found`, async (em) => {
       const locked = await this.requireOpen(userId, objectId, true, em);
       // A part replaced while we were hashing would make the hash wrong: check they are unchanged.
       const now = new Map((await em.find(MultipartPartEntity, { where: { objectId } })).map((p) => [p.partIndex, p.fileHash]));

@@ -1,9 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, In, type EntityManager } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { assertValidObjectPath, badArgument, notFound } from '#common';
 import { ObjectBlockEntity, ObjectEntity, PackageEntity } from '#db';
+import { runTransaction } from '#packages';
+import { compareKeys } from '#storage';
 import { ShardRegistry, type StagedShard } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
@@ -99,7 +101,7 @@ export class ObjectsService {
       staged.map((s) => s.shard),
       (shards) => this.shards.touch(info.userSpaceId, shards),
     );
-    const committed = await this.ds.transaction((em) =>
+    const committed = await runTransaction(this.ds, `package ${info.packageId} not found`, (em) =>
       this.commitObjects(
         em,
         userId,
@@ -126,9 +128,13 @@ export class ObjectsService {
     packageId: number,
     objects: Array<{ path: string; size: number; fileHash: string; redundancy: ObjectEntity['redundancy']; blocks: NewBlock[] }>,
   ): Promise<ObjectEntity[]> {
+    const input = objects;
     // Holds the package against a concurrent delete until the commit.
     const pkg = await em.query('SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2 FOR SHARE', [userId, packageId]);
     if (pkg.length === 0) throw notFound(`package ${packageId} not found`);
+    // Rows are locked in path byte order (COLLATE "C"), the order every writer of several objects
+    // uses, so two batches of the same paths in opposite orders queue instead of deadlocking.
+    objects = [...objects].sort((x, y) => compareKeys(x.path, y.path));
     const rows: Record<string, unknown>[] = await em.query(
       `INSERT INTO objects (user_id, package_id, path, size, file_hash, redundancy, create_time, update_time)
        SELECT $1, $2, t.path, t.size, t.hash, t.red, now(), now()
@@ -151,7 +157,7 @@ export class ObjectsService {
     await em.query('DELETE FROM multipart_parts WHERE object_id = ANY($1)', [ids]);
     const blocks = objects.flatMap((o) => o.blocks.map((b) => ({ ...b, objectId: byPath.get(o.path)!.objectId })));
     await this.insertBlocks(em, blocks);
-    return objects.map((o) => byPath.get(o.path)!);
+    return input.map((o) => byPath.get(o.path)!);
   }
 
   async insertBlocks(em: EntityManager, blocks: Array<NewBlock & { objectId: number }>): Promise<void> {
@@ -200,7 +206,7 @@ export class ObjectsService {
     movings.forEach((m) => assertValidObjectPath(m.path));
     const successes: number[] = [];
     for (const m of movings) {
-      const moved = await this.ds.transaction(async (em) => {
+      const moved = await runTransaction(this.ds, `package ${m.packageID} not found`, async (em) => {
         const target = await em.query('SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2 FOR SHARE', [userId, m.packageID]);
         if (target.length === 0) return false;
         // TypeORM returns UPDATE results in a driver-specific shape; a CTE makes it a plain SELECT.
@@ -228,7 +234,15 @@ export class ObjectsService {
   /** `delete`: missing (or foreign) IDs are not an error. Shards are left to the collector. */
   async delete(userId: number, objectIds: number[]): Promise<void> {
     if (objectIds.length === 0) return;
-    await this.ds.getRepository(ObjectEntity).delete({ userId, objectId: In(objectIds) });
+    // Locks the rows in the order batch uploads lock them (package, then path bytes): no deadlock.
+    await runTransaction(this.ds, 'object not found', async (em) => {
+      const rows: Array<{ object_id: string }> = await em.query(
+        `SELECT object_id FROM objects WHERE user_id = $1 AND object_id = ANY($2::bigint[])
+         ORDER BY package_id, path COLLATE "C" FOR UPDATE`,
+        [userId, objectIds],
+      );
+      if (rows.length) await em.query('DELETE FROM objects WHERE object_id = ANY($1::bigint[])', [rows.map((r) => r.object_id)]);
+    });
   }
 
   /**
@@ -240,7 +254,7 @@ export class ObjectsService {
     const out: Array<ObjectView | null> = [];
     for (const c of clonings) {
       out.push(
-        await this.ds.transaction(async (em) => {
+        await runTransaction(this.ds, `package ${c.newPackageID} not found`, async (em) => {
           const src = await em.findOne(ObjectEntity, { where: { userId, objectId: c.objectID } });
           if (!src || src.redundancy.type === 'multipartUpload') return null;
           const pkg = await em.query('SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2 FOR SHARE', [userId, c.newPackageID]);
