@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { DomainError, assertValidObjectPath, badArgument, notFound, operationFailed } from '#common';
 import { MultipartPartEntity, ObjectEntity } from '#db';
-import { EMPTY_FULL_HASH, ShardRegistry, compositeHash, digestOf, fullHash, type StoredShard } from '#shard-store';
+import { EMPTY_FULL_HASH, ShardGoneError, ShardRegistry, compositeHash, digestOf, fullHash, type StoredShard } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { runTransaction } from '#packages';
 import { ObjectReader } from './object-reader.js';
@@ -73,6 +73,11 @@ export class MultipartService {
         info.index,
       ]);
       if (n >= this.config.JCS_MAX_PARTS) throw badArgument(`a multipart upload has at most ${this.config.JCS_MAX_PARTS} parts`);
+      // Holds the part's shard against the collector until the commit (and clears a doomed mark).
+      await this.shards.reference(em, [{ userSpaceId: info.userSpaceId, fileHash: shard.fileHash }]).catch((e: unknown) => {
+        if (e instanceof ShardGoneError) throw operationFailed('the part took too long to commit and its data was collected; upload it again', 503);
+        throw e;
+      });
       await em.query(
         `INSERT INTO multipart_parts (object_id, part_index, user_space_id, file_hash, size, create_time)
          VALUES ($1, $2, $3, $4, $5, now())

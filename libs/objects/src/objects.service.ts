@@ -6,7 +6,8 @@ import { assertValidObjectPath, badArgument, notFound } from '#common';
 import { ObjectBlockEntity, ObjectEntity, PackageEntity } from '#db';
 import { runTransaction } from '#packages';
 import { compareKeys } from '#storage';
-import { ShardRegistry, type StagedShard } from '#shard-store';
+import { ShardGoneError, ShardRegistry, type StagedShard } from '#shard-store';
+import { DomainError, operationFailed } from '#common';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
 import { pathFromFilename, readUploadForm, type UploadRequest } from './upload-form.js';
@@ -114,7 +115,11 @@ export class ObjectsService {
           blocks: [{ index: 0, userSpaceId: info.userSpaceId, fileHash: shard.fileHash, size: shard.size }],
         })),
       ),
-    );
+    ).catch((e: unknown) => {
+      // Only when the commit came later than JCS_GC_GRACE_SECONDS + JCS_GC_READ_GRACE_SECONDS after the touch.
+      if (e instanceof ShardGoneError) throw operationFailed('the upload took too long to commit and its data was collected; upload it again', 503);
+      throw e;
+    });
     return committed.map(toObjectView);
   }
 
@@ -160,8 +165,13 @@ export class ObjectsService {
     return input.map((o) => byPath.get(o.path)!);
   }
 
+  /**
+   * Inserts block rows; first holds their shards against the collector (ShardRegistry.reference).
+   * Throws ShardGoneError when a shard has been collected meanwhile.
+   */
   async insertBlocks(em: EntityManager, blocks: Array<NewBlock & { objectId: number }>): Promise<void> {
     if (blocks.length === 0) return;
+    await this.shards.reference(em, blocks);
     await em.query(
       `INSERT INTO object_blocks (object_id, index, user_space_id, file_hash, size)
        SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::bigint[])`,
@@ -189,6 +199,31 @@ export class ObjectsService {
       throw notFound(`object ${JSON.stringify(path)} not found in package ${packageId}`);
     }
     return o;
+  }
+
+  /**
+   * The object and its blocks read in ONE statement (one snapshot), so the headers and the bytes of
+   * a download are of the same version even while an overwrite commits.
+   */
+  async getWithBlocks(userId: number, objectId: number, em: EntityManager = this.ds.manager): Promise<{ object: ObjectEntity; blocks: ObjectBlockEntity[] }> {
+    const rows = await em.query(`${WITH_BLOCKS} WHERE o.user_id = $1 AND o.object_id = $2 GROUP BY o.object_id`, [userId, objectId]);
+    if (rows.length === 0) throw notFound(`object ${objectId} not found`);
+    return withBlocksFromRow(rows[0]);
+  }
+
+  /** `getWithBlocks` by package and path. */
+  async getByPathWithBlocks(userId: number, packageId: number, path: string): Promise<{ object: ObjectEntity; blocks: ObjectBlockEntity[] }> {
+    assertValidObjectPath(path);
+    const rows = await this.ds.query(`${WITH_BLOCKS} WHERE o.user_id = $1 AND o.package_id = $2 AND o.path = $3 GROUP BY o.object_id`, [
+      userId,
+      packageId,
+      path,
+    ]);
+    if (rows.length === 0) {
+      await this.requirePackage(userId, packageId);
+      throw notFound(`object ${JSON.stringify(path)} not found in package ${packageId}`);
+    }
+    return withBlocksFromRow(rows[0]);
   }
 
   async blocksOf(objectId: number): Promise<ObjectBlockEntity[]> {
@@ -255,8 +290,13 @@ export class ObjectsService {
     for (const c of clonings) {
       out.push(
         await runTransaction(this.ds, `package ${c.newPackageID} not found`, async (em) => {
-          const src = await em.findOne(ObjectEntity, { where: { userId, objectId: c.objectID } });
-          if (!src || src.redundancy.type === 'multipartUpload') return null;
+          // The source and its blocks in one statement: a concurrent overwrite cannot mix versions.
+          const found = await this.getWithBlocks(userId, c.objectID, em).catch((e: unknown) => {
+            if (e instanceof DomainError && e.code === 'DataNotFound') return null;
+            throw e;
+          });
+          if (!found || found.object.redundancy.type === 'multipartUpload') return null;
+          const { object: src, blocks } = found;
           const pkg = await em.query('SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2 FOR SHARE', [userId, c.newPackageID]);
           if (pkg.length === 0) return null;
           const inserted: Record<string, unknown>[] = await em.query(
@@ -266,13 +306,12 @@ export class ObjectsService {
           );
           if (inserted.length === 0) return null;
           const obj = objectFromRow(inserted[0]!);
-          const blocks = await em.find(ObjectBlockEntity, { where: { objectId: src.objectId } });
-          // The source could be deleted and its shards collected concurrently: claim them under lock.
-          if (!(await this.shards.claim(em, blocks))) throw new CloneSourceGone();
+          // The source may have been deleted since, its shards doomed: insertBlocks holds them (or
+          // throws ShardGoneError if already being collected: the source is gone).
           await this.insertBlocks(em, blocks.map((b) => ({ ...b, objectId: obj.objectId })));
           return toObjectView(obj);
         }).catch((e) => {
-          if (e instanceof CloneSourceGone) return null;
+          if (e instanceof ShardGoneError) return null;
           throw e;
         }),
       );
@@ -286,7 +325,21 @@ export class ObjectsService {
   }
 }
 
-class CloneSourceGone extends Error {}
+const WITH_BLOCKS = `SELECT o.*, COALESCE(json_agg(json_build_object('index', b.index, 'userSpaceId', b.user_space_id,
+    'fileHash', b.file_hash, 'size', b.size) ORDER BY b.index, b.user_space_id) FILTER (WHERE b.object_id IS NOT NULL), '[]') AS blocks_json
+  FROM objects o LEFT JOIN object_blocks b ON b.object_id = o.object_id`;
+
+function withBlocksFromRow(row: Record<string, any>): { object: ObjectEntity; blocks: ObjectBlockEntity[] } {
+  const object = objectFromRow(row);
+  const blocks = (row.blocks_json as Array<Record<string, unknown>>).map((b) => ({
+    objectId: object.objectId,
+    index: Number(b.index),
+    userSpaceId: Number(b.userSpaceId),
+    fileHash: String(b.fileHash),
+    size: Number(b.size),
+  })) as ObjectBlockEntity[];
+  return { object, blocks };
+}
 
 function parseJson(json: string, what: string): Record<string, unknown> {
   let v: unknown;
