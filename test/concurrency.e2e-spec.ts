@@ -203,4 +203,3 @@ describe('storage under concurrency', () => {
   }, 120_000);
 });
 
-const existsSyncSafe = (p: string) => existsSync(p);
