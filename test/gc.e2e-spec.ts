@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { GarbageCollector } from '#objects';
+import { PROCESS_INSTANCE_ID } from '#shard-store';
 import { startWorker } from '../apps/worker/src/bootstrap.js';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { download, fullHashOf, newPackage, uploadFiles, uploadForm } from './support/objects.js';
@@ -83,6 +85,46 @@ describe('garbage collection', () => {
     utimesSync(path.join(tmp, 'abandoned'), old, old);
     await gc.run();
     expect(existsSync(path.join(tmp, 'abandoned'))).toBe(false);
+  });
+
+  it("sweeps a crashed instance's temp files at once, a live one's only after the temp grace", async () => {
+    const tmp = path.join(shardsDir, 'tmp');
+    const old = new Date(Date.now() - 10_000);
+    const put = (instance: string) => {
+      mkdirSync(path.join(tmp, instance), { recursive: true });
+      const f = path.join(tmp, instance, `leftover-${randomBytes(4).toString('hex')}`);
+      writeFileSync(f, 'partial');
+      utimesSync(f, old, old);
+      return f;
+    };
+    const neverRegistered = put('0123456789abcdef01234567');
+    const stale = put('fedcba9876543210fedcba98');
+    await gw.sql(`INSERT INTO gateway_instances (instance_id, heartbeat_time) VALUES ($1, now() - interval '1 hour')`, ['fedcba9876543210fedcba98']);
+    const mine = put(PROCESS_INSTANCE_ID); // this process is alive: its temp file may be an upload in flight
+    await gc.run();
+    expect([existsSync(neverRegistered), existsSync(stale), existsSync(mine)]).toEqual([false, false, true]);
+  });
+
+  it('never removes the temp files of an unfinished upload, streaming or staged for its batch', async () => {
+    const done = randomBytes(5000);
+    const slow = new PassThrough();
+    const pending = uploadFiles(a, pkg, [
+      ['gc/inflight-1', done],
+      ['gc/inflight-2', () => slow],
+    ]);
+    const tail = randomBytes(3000);
+    slow.write(tail.subarray(0, 1000));
+    // The first file is staged (waiting for the batch), the second is streaming: collect meanwhile.
+    for (let i = 0; i < 5; i++) {
+      await gc.run();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    slow.end(tail.subarray(1000));
+    const res = await pending;
+    expect(res.body.code).toBe('OK');
+    const ids = res.body.data.uploadeds.map((o: any) => o.objectID);
+    expect((await download(a, { objectID: ids[0] })).bytes.equals(done)).toBe(true);
+    expect((await download(a, { objectID: ids[1] })).bytes.equals(tail)).toBe(true);
   });
 
   it('aborts multipart uploads older than the configured age and releases their parts', async () => {
