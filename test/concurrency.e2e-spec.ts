@@ -102,6 +102,29 @@ describe('storage under concurrency', () => {
     return path.join(gw.dataDir, 'tenants', String(t.userID), 'shards', 'blocks', h.slice(4, 6), h);
   };
 
+  it('a download serves one version (headers and bytes) while overwrites commit', async () => {
+    const versions = [randomBytes(20_000), randomBytes(30_000), randomBytes(45_000)];
+    const byEtag = new Map(versions.map((v) => [`"${fullHashOf(v)}"`, v]));
+    expect((await uploadFiles(a, pkg, [['one/obj', versions[0]!]])).body.code).toBe('OK');
+    let stop = false;
+    const writer = (async () => {
+      for (let i = 1; !stop && i < 400; i++) await uploadFiles(a, pkg, [['one/obj', versions[i % 3]!]]);
+    })();
+    const bad: string[] = [];
+    await pool(300, 8, async () => {
+      try {
+        const got = await download(a, { packageID: pkg, path: 'one/obj' }, {}, 'downloadByPath');
+        const v = byEtag.get(got.headers.get('etag') ?? '');
+        if (got.status !== 200 || !v || !v.equals(got.bytes)) bad.push(`${got.status} ${got.headers.get('etag')} ${got.bytes.length}`);
+      } catch (e) {
+        bad.push(`cut: ${(e as Error).message}`);
+      }
+    });
+    stop = true;
+    await writer;
+    expect(bad).toEqual([]);
+  }, 120_000);
+
   it('a damaged shard is never served as a good full 200, and uploading the same content repairs it', async () => {
     const data = randomBytes(3 * 1024 * 1024 + 17);
     const obj = (await uploadFiles(a, pkg, [['dmg/file', data]])).body.data.uploadeds[0];
