@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { GarbageCollector } from '#objects';
@@ -125,6 +125,35 @@ describe('garbage collection', () => {
     const ids = res.body.data.uploadeds.map((o: any) => o.objectID);
     expect((await download(a, { objectID: ids[0] })).bytes.equals(done)).toBe(true);
     expect((await download(a, { objectID: ids[1] })).bytes.equals(tail)).toBe(true);
+  });
+
+  it('an upload of content the collector is deleting waits for it, then stores the shard anew', async () => {
+    const data = randomBytes(4321);
+    const first = (await uploadFiles(a, pkg, [['gc/busy-1', data]])).body.data.uploadeds[0];
+    await a.client.post('/v1/object/delete', { objectIDs: [first.objectID] });
+    // As the collector leaves it mid-run: row marked deleting, file already gone.
+    await gw.sql(`UPDATE shards SET deleting_since = now() WHERE file_hash = $1`, [fullHashOf(data)]);
+    rmSync(shardFile(data));
+    let answered = false;
+    const pending = uploadFiles(a, pkg, [['gc/busy-2', data]]).then((r) => ((answered = true), r));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(answered).toBe(false); // waiting, not deduplicating onto the file being deleted
+    await gw.sql(`DELETE FROM shards WHERE file_hash = $1`, [fullHashOf(data)]); // the collector finishes
+    const res = await pending;
+    expect(res.body.code).toBe('OK');
+    expect((await download(a, { objectID: res.body.data.uploadeds[0].objectID })).bytes.equals(data)).toBe(true);
+    expect(await gw.sql(`SELECT deleting_since FROM shards WHERE file_hash = $1`, [fullHashOf(data)])).toEqual([{ deleting_since: null }]);
+  });
+
+  it('takes over a deleting mark left by a collector that died', async () => {
+    const data = randomBytes(1234);
+    const first = (await uploadFiles(a, pkg, [['gc/stale-1', data]])).body.data.uploadeds[0];
+    await a.client.post('/v1/object/delete', { objectIDs: [first.objectID] });
+    await gw.sql(`UPDATE shards SET deleting_since = now() - interval '1 day' WHERE file_hash = $1`, [fullHashOf(data)]);
+    rmSync(shardFile(data));
+    const res = await uploadFiles(a, pkg, [['gc/stale-2', data]]);
+    expect(res.body.code).toBe('OK');
+    expect((await download(a, { objectID: res.body.data.uploadeds[0].objectID })).bytes.equals(data)).toBe(true);
   });
 
   it('aborts multipart uploads older than the configured age and releases their parts', async () => {

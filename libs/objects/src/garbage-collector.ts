@@ -60,8 +60,12 @@ export class GarbageCollector {
   async run(): Promise<GcReport> {
     const report: GcReport = { abortedUploads: 0, doomedShards: 0, removedShards: 0, removedTempFiles: 0, skippedSpaces: [], errors: 0 };
     const aborted: unknown[] = await this.ds.query(
-      `WITH d AS (DELETE FROM objects WHERE redundancy->>'type' = 'multipartUpload'
-                  AND update_time < now() - make_interval(secs => $1) RETURNING 1) SELECT * FROM d`,
+      // Rows locked in the order batch commits lock them (package, path bytes); busy ones wait for the next run.
+      `WITH l AS MATERIALIZED (SELECT object_id FROM objects WHERE redundancy->>'type' = 'multipartUpload'
+                  AND update_time < now() - make_interval(secs => $1)
+                  ORDER BY package_id, path COLLATE "C" FOR UPDATE SKIP LOCKED),
+            d AS (DELETE FROM objects o USING l WHERE o.object_id = l.object_id RETURNING 1)
+       SELECT * FROM d`,
       [this.config.JCS_MULTIPART_MAX_AGE_SECONDS],
     );
     report.abortedUploads = aborted.length;
