@@ -2,12 +2,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
-import { assertValidObjectPath, badArgument, notFound } from '#common';
+import { DomainError, assertValidObjectPath, badArgument, notFound, operationFailed } from '#common';
 import { ObjectBlockEntity, ObjectEntity, PackageEntity } from '#db';
 import { runTransaction } from '#packages';
 import { compareKeys } from '#storage';
 import { ShardGoneError, ShardRegistry, type StagedShard } from '#shard-store';
-import { DomainError, operationFailed } from '#common';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
 import { pathFromFilename, readUploadForm, type UploadRequest } from './upload-form.js';
@@ -226,6 +225,7 @@ export class ObjectsService {
     return withBlocksFromRow(rows[0]);
   }
 
+  /** An object's blocks alone. To read an object, use `getWithBlocks` (one snapshot for both). */
   async blocksOf(objectId: number): Promise<ObjectBlockEntity[]> {
     return this.ds.getRepository(ObjectBlockEntity).find({ where: { objectId }, order: { index: 'ASC', userSpaceId: 'ASC' } });
   }
