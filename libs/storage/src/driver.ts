@@ -27,10 +27,11 @@ export interface WriteOptions {
    */
   staging?: boolean;
   /**
-   * Write straight to `key`, which must not exist yet (created exclusively; an existing key is an
-   * OperationFailed), without a temp file of the driver's own: for keys private to their writer (a
-   * shard store's staging keys). A failed write removes the partial object; a crash may leave it, but
-   * under `key`, where listings (and so the garbage collector's temp sweep) see it.
+   * Write straight to `key`, without a temp file of the driver's own: for keys private to their
+   * writer (a shard store's staging keys). Local creates the file exclusively (an existing key is an
+   * OperationFailed); S3 and OBS puts are atomic anyway and do not check (the keys are unique). A
+   * failed write removes the partial object; a crash may leave it, but under `key`, where listings
+   * (and so the garbage collector's temp sweep) see it.
    */
   exclusive?: boolean;
 }
