@@ -27,9 +27,9 @@ describe('storage under concurrency', () => {
   let pkg: number;
 
   beforeAll(async () => {
-    // GC at grace 0; the read grace short (1 s) so that tests see the collector act, and a read that
+    // GC at grace 0; the read grace short (2 s) so that tests see the collector act, and a read that
     // lasts longer must keep its shards alive itself.
-    gw = await startTestGateway({ JCS_GC_GRACE_SECONDS: '0', JCS_GC_READ_GRACE_SECONDS: '1', JCS_BACKEND_TIMEOUT_MS: '3000' });
+    gw = await startTestGateway({ JCS_GC_GRACE_SECONDS: '0', JCS_GC_READ_GRACE_SECONDS: '2', JCS_BACKEND_TIMEOUT_MS: '3000' });
     a = await gw.tenant();
     pkg = await newPackage(a);
   });
@@ -169,7 +169,7 @@ describe('storage under concurrency', () => {
     // runs again and again, for longer than the read grace.
     expect((await a.client.post('/v1/object/delete', { objectIDs: [mpu.objectID] })).body.code).toBe('OK');
     const gc = gw.app.get(GarbageCollector);
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 16; i++) {
       await gc.run();
       await sleep(300);
     }
@@ -213,7 +213,7 @@ describe('storage under concurrency', () => {
 
     const gc = gw.app.get(GarbageCollector);
     await gc.run(); // dooms
-    await sleep(1200); // past the read grace
+    await sleep(2200); // past the read grace
     const report = await gc.run();
     expect(report.skippedSpaces).toEqual([spaceId]);
     expect(datas.map((d) => existsSync(shardFile(v, d)))).toEqual([false, false, false, false, false]);
