@@ -20,7 +20,7 @@ describe('objects: getPackageObjects, move, delete, clone', () => {
 
   beforeAll(async () => {
     // Grace 0 so a test can run the collector and prove a clone keeps its shards alive.
-    gw = await startTestGateway({ JCS_GC_GRACE_SECONDS: '0' });
+    gw = await startTestGateway({ JCS_GC_GRACE_SECONDS: '0', JCS_GC_READ_GRACE_SECONDS: '0' });
     a = await gw.tenant();
     b = await gw.tenant();
     p1 = await newPackage(a);

@@ -19,7 +19,7 @@ describe('user spaces (spec §6)', () => {
 
   beforeAll(async () => {
     s3 = await startS3rver({ buckets: ['s3-space', 'obs-space'] });
-    gw = await startTestGateway({ JCS_GC_GRACE_SECONDS: '0', JCS_BACKEND_TIMEOUT_MS: '3000' });
+    gw = await startTestGateway({ JCS_GC_GRACE_SECONDS: '0', JCS_GC_READ_GRACE_SECONDS: '0', JCS_BACKEND_TIMEOUT_MS: '3000' });
     a = await gw.tenant();
   });
   afterAll(async () => {

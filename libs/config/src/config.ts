@@ -43,6 +43,12 @@ export const configSchema = z.object({
   /** Unreferenced shards and temp files younger than this are never collected. */
   JCS_GC_GRACE_SECONDS: seconds(3600),
   JCS_GC_INTERVAL_SECONDS: z.coerce.number().int().positive().default(600),
+  /** An unreferenced shard is removed only once it has been unreferenced ("doomed") this long: reads in flight finish first. */
+  JCS_GC_READ_GRACE_SECONDS: seconds(300),
+  /** Temp files of a live gateway process older than this are swept (a crashed process's at once). */
+  JCS_GC_TEMP_GRACE_SECONDS: seconds(86400),
+  /** A process whose heartbeat is older than this counts as gone: its temp files are swept. */
+  JCS_INSTANCE_TTL_SECONDS: z.coerce.number().int().positive().default(60),
   JCS_MULTIPART_MAX_AGE_SECONDS: seconds(7 * 24 * 3600),
   /** How long a storage backend may take to answer before the request fails with OperationFailed. */
   JCS_BACKEND_TIMEOUT_MS: z.coerce.number().int().positive().default(30000),

@@ -5,8 +5,9 @@ import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { DomainError, assertValidObjectPath, badArgument, notFound, operationFailed } from '#common';
 import { MultipartPartEntity, ObjectEntity } from '#db';
-import { EMPTY_FULL_HASH, ShardRegistry, compositeHash, digestOf, fullHash, type ShardStore, type StagedShard } from '#shard-store';
+import { EMPTY_FULL_HASH, ShardGoneError, ShardRegistry, compositeHash, digestOf, fullHash, type ShardStore, type StagedShard } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
+import { runTransaction } from '#packages';
 import { ObjectReader } from './object-reader.js';
 import { ObjectsService, requireId } from './objects.service.js';
 import { toObjectView, type ObjectView } from './object-view.js';
@@ -34,7 +35,7 @@ export class MultipartService {
   /** Opens a multipart upload at `path` (an existing object there is replaced in place). */
   async create(userId: number, packageId: number, path: string): Promise<ObjectView> {
     assertValidObjectPath(path);
-    const [obj] = await this.ds.transaction((em) =>
+    const [obj] = await runTransaction(this.ds, `package ${packageId} not found`, (em) =>
       this.objects.commitObjects(em, userId, packageId, [
         { path, size: 0, fileHash: compositeHash([]), redundancy: { type: 'multipartUpload' }, blocks: [] },
       ]),
@@ -65,13 +66,18 @@ export class MultipartService {
     const shard = results[0];
     if (!shard) throw badArgument('the form has no file part');
     await info.store.publish([shard], (shards) => this.shards.touch(info.userSpaceId, shards));
-    await this.ds.transaction(async (em) => {
+    await runTransaction(this.ds, `object ${info.objectId} not found`, async (em) => {
       await this.requireOpen(userId, info.objectId, true, em);
       const [{ n }] = await em.query('SELECT count(*)::int AS n FROM multipart_parts WHERE object_id = $1 AND part_index <> $2', [
         info.objectId,
         info.index,
       ]);
       if (n >= this.config.JCS_MAX_PARTS) throw badArgument(`a multipart upload has at most ${this.config.JCS_MAX_PARTS} parts`);
+      // Holds the part's shard against the collector until the commit (and clears a doomed mark).
+      await this.shards.reference(em, [{ userSpaceId: info.userSpaceId, fileHash: shard.fileHash }]).catch((e: unknown) => {
+        if (e instanceof ShardGoneError) throw operationFailed('the part took too long to commit and its data was collected; upload it again', 503);
+        throw e;
+      });
       await em.query(
         `INSERT INTO multipart_parts (object_id, part_index, user_space_id, file_hash, size, create_time)
          VALUES ($1, $2, $3, $4, $5, now())
@@ -132,7 +138,7 @@ export class MultipartService {
     }
     const fileHash = size === 0 ? EMPTY_FULL_HASH : fullHash(hash.digest());
 
-    const done = await this.ds.transaction(async (em) => {
+    const done = await runTransaction(this.ds, `object ${objectId} not found`, async (em) => {
       const locked = await this.requireOpen(userId, objectId, true, em);
       throwIfGone(signal); // the last moment to give up: under the row lock, before any write
       // A part replaced while we were hashing would make the hash wrong: check they are unchanged.

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { ShardRegistry } from '#shard-store';
+import { InstanceHeartbeat, ShardRegistry } from '#shard-store';
 import { PackagesModule } from '#packages';
 import { UserSpacesModule } from '#user-spaces';
 import { GarbageCollector } from './garbage-collector.js';
@@ -9,7 +9,7 @@ import { ObjectReader } from './object-reader.js';
 import { ObjectsService } from './objects.service.js';
 import { PackageTransferService } from './package-transfer.service.js';
 
-const providers = [ShardRegistry, ObjectsService, ObjectReader, ObjectListing, MultipartService, GarbageCollector, PackageTransferService];
+const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, GarbageCollector, PackageTransferService];
 
 @Module({ imports: [UserSpacesModule, PackagesModule], providers, exports: providers })
 export class ObjectsModule {}

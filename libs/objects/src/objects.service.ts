@@ -1,10 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, In, type EntityManager } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
-import { assertValidObjectPath, badArgument, notFound } from '#common';
+import { DomainError, assertValidObjectPath, badArgument, notFound, operationFailed } from '#common';
 import { ObjectBlockEntity, ObjectEntity, PackageEntity } from '#db';
-import { ShardRegistry, type StagedShard } from '#shard-store';
+import { runTransaction } from '#packages';
+import { compareKeys } from '#storage';
+import { ShardGoneError, ShardRegistry, type StagedShard } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
 import { pathFromFilename, readUploadForm, type UploadRequest } from './upload-form.js';
@@ -101,7 +103,7 @@ export class ObjectsService {
       staged.map((s) => s.shard),
       (shards) => this.shards.touch(info.userSpaceId, shards),
     );
-    const committed = await this.ds.transaction((em) =>
+    const committed = await runTransaction(this.ds, `package ${info.packageId} not found`, (em) =>
       this.commitObjects(
         em,
         userId,
@@ -114,7 +116,11 @@ export class ObjectsService {
           blocks: [{ index: 0, userSpaceId: info.userSpaceId, fileHash: shard.fileHash, size: shard.size }],
         })),
       ),
-    );
+    ).catch((e: unknown) => {
+      // Only when the commit came later than JCS_GC_GRACE_SECONDS + JCS_GC_READ_GRACE_SECONDS after the touch.
+      if (e instanceof ShardGoneError) throw operationFailed('the upload took too long to commit and its data was collected; upload it again', 503);
+      throw e;
+    });
     return committed.map(toObjectView);
   }
 
@@ -128,9 +134,13 @@ export class ObjectsService {
     packageId: number,
     objects: Array<{ path: string; size: number; fileHash: string; redundancy: ObjectEntity['redundancy']; blocks: NewBlock[] }>,
   ): Promise<ObjectEntity[]> {
+    const input = objects;
     // Holds the package against a concurrent delete until the commit.
     const pkg = await em.query('SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2 FOR SHARE', [userId, packageId]);
     if (pkg.length === 0) throw notFound(`package ${packageId} not found`);
+    // Rows are locked in path byte order (COLLATE "C"), the order every writer of several objects
+    // uses, so two batches of the same paths in opposite orders queue instead of deadlocking.
+    objects = [...objects].sort((x, y) => compareKeys(x.path, y.path));
     const rows: Record<string, unknown>[] = await em.query(
       `INSERT INTO objects (user_id, package_id, path, size, file_hash, redundancy, create_time, update_time)
        SELECT $1, $2, t.path, t.size, t.hash, t.red, now(), now()
@@ -153,11 +163,16 @@ export class ObjectsService {
     await em.query('DELETE FROM multipart_parts WHERE object_id = ANY($1)', [ids]);
     const blocks = objects.flatMap((o) => o.blocks.map((b) => ({ ...b, objectId: byPath.get(o.path)!.objectId })));
     await this.insertBlocks(em, blocks);
-    return objects.map((o) => byPath.get(o.path)!);
+    return input.map((o) => byPath.get(o.path)!);
   }
 
+  /**
+   * Inserts block rows; first holds their shards against the collector (ShardRegistry.reference).
+   * Throws ShardGoneError when a shard has been collected meanwhile.
+   */
   async insertBlocks(em: EntityManager, blocks: Array<NewBlock & { objectId: number }>): Promise<void> {
     if (blocks.length === 0) return;
+    await this.shards.reference(em, blocks);
     await em.query(
       `INSERT INTO object_blocks (object_id, index, user_space_id, file_hash, size)
        SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::bigint[])`,
@@ -187,6 +202,32 @@ export class ObjectsService {
     return o;
   }
 
+  /**
+   * The object and its blocks read in ONE statement (one snapshot), so the headers and the bytes of
+   * a download are of the same version even while an overwrite commits.
+   */
+  async getWithBlocks(userId: number, objectId: number, em: EntityManager = this.ds.manager): Promise<{ object: ObjectEntity; blocks: ObjectBlockEntity[] }> {
+    const rows = await em.query(`${WITH_BLOCKS} WHERE o.user_id = $1 AND o.object_id = $2 GROUP BY o.object_id`, [userId, objectId]);
+    if (rows.length === 0) throw notFound(`object ${objectId} not found`);
+    return withBlocksFromRow(rows[0]);
+  }
+
+  /** `getWithBlocks` by package and path. */
+  async getByPathWithBlocks(userId: number, packageId: number, path: string): Promise<{ object: ObjectEntity; blocks: ObjectBlockEntity[] }> {
+    assertValidObjectPath(path);
+    const rows = await this.ds.query(`${WITH_BLOCKS} WHERE o.user_id = $1 AND o.package_id = $2 AND o.path = $3 GROUP BY o.object_id`, [
+      userId,
+      packageId,
+      path,
+    ]);
+    if (rows.length === 0) {
+      await this.requirePackage(userId, packageId);
+      throw notFound(`object ${JSON.stringify(path)} not found in package ${packageId}`);
+    }
+    return withBlocksFromRow(rows[0]);
+  }
+
+  /** An object's blocks alone. To read an object, use `getWithBlocks` (one snapshot for both). */
   async blocksOf(objectId: number): Promise<ObjectBlockEntity[]> {
     return this.ds.getRepository(ObjectBlockEntity).find({ where: { objectId }, order: { index: 'ASC', userSpaceId: 'ASC' } });
   }
@@ -202,7 +243,7 @@ export class ObjectsService {
     movings.forEach((m) => assertValidObjectPath(m.path));
     const successes: number[] = [];
     for (const m of movings) {
-      const moved = await this.ds.transaction(async (em) => {
+      const moved = await runTransaction(this.ds, `package ${m.packageID} not found`, async (em) => {
         const target = await em.query('SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2 FOR SHARE', [userId, m.packageID]);
         if (target.length === 0) return false;
         // TypeORM returns UPDATE results in a driver-specific shape; a CTE makes it a plain SELECT.
@@ -230,7 +271,15 @@ export class ObjectsService {
   /** `delete`: missing (or foreign) IDs are not an error. Shards are left to the collector. */
   async delete(userId: number, objectIds: number[]): Promise<void> {
     if (objectIds.length === 0) return;
-    await this.ds.getRepository(ObjectEntity).delete({ userId, objectId: In(objectIds) });
+    // Locks the rows in the order batch uploads lock them (package, then path bytes): no deadlock.
+    await runTransaction(this.ds, 'object not found', async (em) => {
+      const rows: Array<{ object_id: string }> = await em.query(
+        `SELECT object_id FROM objects WHERE user_id = $1 AND object_id = ANY($2::bigint[])
+         ORDER BY package_id, path COLLATE "C" FOR UPDATE`,
+        [userId, objectIds],
+      );
+      if (rows.length) await em.query('DELETE FROM objects WHERE object_id = ANY($1::bigint[])', [rows.map((r) => r.object_id)]);
+    });
   }
 
   /**
@@ -242,9 +291,14 @@ export class ObjectsService {
     const out: Array<ObjectView | null> = [];
     for (const c of clonings) {
       out.push(
-        await this.ds.transaction(async (em) => {
-          const src = await em.findOne(ObjectEntity, { where: { userId, objectId: c.objectID } });
-          if (!src || src.redundancy.type === 'multipartUpload') return null;
+        await runTransaction(this.ds, `package ${c.newPackageID} not found`, async (em) => {
+          // The source and its blocks in one statement: a concurrent overwrite cannot mix versions.
+          const found = await this.getWithBlocks(userId, c.objectID, em).catch((e: unknown) => {
+            if (e instanceof DomainError && e.code === 'DataNotFound') return null;
+            throw e;
+          });
+          if (!found || found.object.redundancy.type === 'multipartUpload') return null;
+          const { object: src, blocks } = found;
           const pkg = await em.query('SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2 FOR SHARE', [userId, c.newPackageID]);
           if (pkg.length === 0) return null;
           const inserted: Record<string, unknown>[] = await em.query(
@@ -254,13 +308,12 @@ export class ObjectsService {
           );
           if (inserted.length === 0) return null;
           const obj = objectFromRow(inserted[0]!);
-          const blocks = await em.find(ObjectBlockEntity, { where: { objectId: src.objectId } });
-          // The source could be deleted and its shards collected concurrently: claim them under lock.
-          if (!(await this.shards.claim(em, blocks))) throw new CloneSourceGone();
+          // The source may have been deleted since, its shards doomed: insertBlocks holds them (or
+          // throws ShardGoneError if already being collected: the source is gone).
           await this.insertBlocks(em, blocks.map((b) => ({ ...b, objectId: obj.objectId })));
           return toObjectView(obj);
         }).catch((e) => {
-          if (e instanceof CloneSourceGone) return null;
+          if (e instanceof ShardGoneError) return null;
           throw e;
         }),
       );
@@ -274,7 +327,21 @@ export class ObjectsService {
   }
 }
 
-class CloneSourceGone extends Error {}
+const WITH_BLOCKS = `SELECT o.*, COALESCE(json_agg(json_build_object('index', b.index, 'userSpaceId', b.user_space_id,
+    'fileHash', b.file_hash, 'size', b.size) ORDER BY b.index, b.user_space_id) FILTER (WHERE b.object_id IS NOT NULL), '[]') AS blocks_json
+  FROM objects o LEFT JOIN object_blocks b ON b.object_id = o.object_id`;
+
+function withBlocksFromRow(row: Record<string, any>): { object: ObjectEntity; blocks: ObjectBlockEntity[] } {
+  const object = objectFromRow(row);
+  const blocks = (row.blocks_json as Array<Record<string, unknown>>).map((b) => ({
+    objectId: object.objectId,
+    index: Number(b.index),
+    userSpaceId: Number(b.userSpaceId),
+    fileHash: String(b.fileHash),
+    size: Number(b.size),
+  })) as ObjectBlockEntity[];
+  return { object, blocks };
+}
 
 export function requireId(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw badArgument(`${what} must be a positive integer`);

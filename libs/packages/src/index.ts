@@ -1,2 +1,3 @@
 export * from './packages.module.js';
 export * from './packages.service.js';
+export * from './transactions.js';

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import { assertValidName, dataExists, notFound, rfc3339 } from '#common';
 import { BucketEntity, PackageEntity } from '#db';
+import { asParentGone } from './transactions.js';
 
 /** Package JSON of spec §4. */
 export interface PackageView {
@@ -35,7 +36,11 @@ export class PackagesService {
       .values({ userId, bucketId, name })
       .orIgnore()
       .returning(['package_id'])
-      .execute();
+      .execute()
+      // The bucket was deleted between the check above and the insert.
+      .catch((e: unknown) => {
+        throw asParentGone(e, `bucket ${bucketId} not found`);
+      });
     if (res.raw.length === 0) throw dataExists(`package ${JSON.stringify(name)} already exists in bucket ${bucketId}`);
     const p = await em.findOneByOrFail(PackageEntity, { userId, packageId: Number(res.raw[0].package_id) });
     return toPackageView(p);

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
 import { forEachBounded, operationFailed } from '#common';
@@ -28,15 +28,26 @@ export interface StageOptions {
  */
 export type BeforePublish = (shards: Array<{ fileHash: string; size: number }>) => Promise<void>;
 
+/**
+ * This process's instance ID: its temp files live under `shards/tmp/<instanceId>/`, and it keeps a
+ * heartbeat under this ID (InstanceHeartbeat), so the collector can tell a live process's in-flight
+ * temp files from a crashed one's leftovers.
+ */
+export const PROCESS_INSTANCE_ID = randomBytes(12).toString('hex');
+
 /** Moves at once when publishing a batch: parallel renames let the filesystem batch their flushes. */
 const PUBLISH_CONCURRENCY = 8;
 
 /**
  * Content-addressed shards in a user space: `<workingDir>/shards/blocks/<2 hex>/<fileHash>`. Bytes are
- * streamed to `<workingDir>/shards/tmp/` first (durably: the driver writes atomically and flushes the
- * bytes), hashed on the way, then published under their hash; a shard already present is reused, not
- * rewritten. Publishing is a separate step so that a request with many files records and moves them
- * as one batch. Knows nothing of tenants.
+ * streamed to `<workingDir>/shards/tmp/<instanceId>/<uuid>` first (durably, straight into that private
+ * key: no hidden temp file, so a crash's leftover is visible to the collector's sweep), hashed on the
+ * way, then published under their hash. Publishing always moves the freshly hashed file over the
+ * block key, even when one is there already: a stored file is never trusted by its size (it may have
+ * been damaged on disk), and the move repairs it. On Local that is one atomic rename; on S3/OBS a
+ * move is a server-side copy plus a delete, so an upload of content already stored costs that copy.
+ * Publishing is a separate step so that a request with many files records and moves them as one
+ * batch. The shared folders (`tmp/<instanceId>`, `blocks/…`) are never pruned. Knows nothing of tenants.
  */
 export class ShardStore {
   private readonly root: string;
@@ -44,13 +55,32 @@ export class ShardStore {
   constructor(
     readonly driver: StorageDriver,
     workingDir: string,
+    readonly instanceId: string = PROCESS_INSTANCE_ID,
   ) {
     const wd = workingDir.replace(/^\/+|\/+$/g, '');
     this.root = wd ? `${wd}/shards` : 'shards';
   }
 
+  /** Every process's temp files are under this prefix (`tmp/<instanceId>/<uuid>`). */
   get tmpPrefix(): string {
     return `${this.root}/tmp/`;
+  }
+
+  /** This process's temp folder. */
+  get ownTmpDir(): string {
+    return `${this.root}/tmp/${this.instanceId}`;
+  }
+
+  /** The instance that wrote a temp key (`undefined` for a file directly under `tmp/`, from older versions). */
+  tmpOwner(tmpKey: string): string | undefined {
+    const rest = tmpKey.slice(this.tmpPrefix.length);
+    const slash = rest.indexOf('/');
+    return slash > 0 ? rest.slice(0, slash) : undefined;
+  }
+
+  /** Removes a temp file of any instance (the collector's sweep); the shared `tmp/` folder stays. */
+  async removeTemp(tmpKey: string): Promise<void> {
+    await this.driver.delete(tmpKey, { keepDirs: `${this.root}/tmp` });
   }
 
   blockKey(fileHash: string): string {
@@ -59,20 +89,20 @@ export class ShardStore {
 
   /** Streams `body` into the temp area, hashing it on the way (once). */
   async stage(body: Readable, opts: StageOptions = {}): Promise<StagedShard> {
-    const tmpKey = `${this.tmpPrefix}${randomUUID()}`;
+    const tmpKey = `${this.ownTmpDir}/${randomUUID()}`;
     const tap = new HashingTap(opts.maxSize);
     // body → tap → driver. The callback form of pipeline wires errors both ways (a client gone or the
     // size limit destroys the driver's input; a failed write destroys the body); the driver's promise
     // reports the first error and removes its partial file.
     pipeline(body, tap, () => undefined);
-    await this.driver.write(tmpKey, tap, { signal: opts.signal, staging: true });
+    await this.driver.write(tmpKey, tap, { signal: opts.signal, staging: true, exclusive: true });
     const digest = tap.digest();
     return { fileHash: fullHash(digest), size: tap.size, digest, tmpKey };
   }
 
   /**
-   * Records the staged shards (`beforePublish`), then moves each under its hash, or drops it when the
-   * same content is already stored. On failure every staged temp file is removed.
+   * Records the staged shards (`beforePublish`), then moves each over its block key (see the class
+   * comment: a stored copy is replaced, not trusted). On failure every staged temp file is removed.
    */
   async publish(staged: StagedShard[], beforePublish: BeforePublish): Promise<void> {
     try {
@@ -83,9 +113,8 @@ export class ShardStore {
         // Identical content twice in one batch: the first copy is published, the others dropped.
         const first = !claimed.has(s.fileHash);
         claimed.add(s.fileHash);
-        const existing = first ? await this.driver.head(this.blockKey(s.fileHash)) : { size: s.size };
-        if (existing && existing.size === s.size) await this.driver.delete(s.tmpKey);
-        else await this.driver.move(s.tmpKey, this.blockKey(s.fileHash));
+        if (first) await this.driver.move(s.tmpKey, this.blockKey(s.fileHash), { keepDirs: this.ownTmpDir });
+        else await this.driver.delete(s.tmpKey, { keepDirs: this.ownTmpDir });
       });
     } catch (e) {
       await this.discard(staged);
@@ -95,7 +124,7 @@ export class ShardStore {
 
   /** Removes staged temp files (best effort: the collector sweeps whatever remains). */
   async discard(staged: StagedShard[]): Promise<void> {
-    await Promise.all(staged.map((s) => this.driver.delete(s.tmpKey).catch(() => undefined)));
+    await Promise.all(staged.map((s) => this.driver.delete(s.tmpKey, { keepDirs: this.ownTmpDir }).catch(() => undefined)));
   }
 
   /** stage + publish of one shard. */
@@ -119,7 +148,8 @@ export class ShardStore {
   }
 
   async remove(fileHash: string): Promise<void> {
-    await this.driver.delete(this.blockKey(fileHash));
+    const key = this.blockKey(fileHash);
+    await this.driver.delete(key, { keepDirs: key.slice(0, key.lastIndexOf('/')) });
   }
 
   /** Temp entries (abandoned uploads show up here until collected). */

@@ -6,6 +6,7 @@ import {
   type ByteRange,
   type StorageDriver,
   type StorageEntry,
+  type PruneOptions,
   type StorageKind, type WriteOptions } from './driver.js';
 import { assertSafeKey, assertSafePrefix, assertValidPageSize, assertValidRange, assertValidSize } from './safe-key.js';
 
@@ -31,9 +32,9 @@ export abstract class CheckedStorageDriver implements StorageDriver {
     body: Readable,
     opts: WriteOptions,
   ): Promise<{ size: number }>;
-  protected abstract moveObject(fromKey: string, toKey: string): Promise<void>;
+  protected abstract moveObject(fromKey: string, toKey: string, opts: PruneOptions): Promise<void>;
   protected abstract listObjects(prefix: string, pageSize: number): AsyncGenerator<StorageEntry[]>;
-  protected abstract deleteObject(key: string): Promise<void>;
+  protected abstract deleteObject(key: string, opts: PruneOptions): Promise<void>;
   /** Releases the backend's connections; called once nothing is in flight. */
   protected async closeBackend(): Promise<void> {}
 
@@ -67,9 +68,9 @@ export abstract class CheckedStorageDriver implements StorageDriver {
       const chunks: Buffer[] = [];
       for await (const chunk of await this.readObject(key, undefined)) chunks.push(chunk as Buffer);
       if (!Buffer.concat(chunks).equals(probe)) throw operationFailed('the probe object read back differs from what was written', 502);
-      await this.deleteObject(key);
+      await this.deleteObject(key, {});
     } catch (err) {
-      await this.deleteObject(key).catch(() => undefined);
+      await this.deleteObject(key, {}).catch(() => undefined);
       const reason = err instanceof Error ? err.message : String(err);
       const status = err instanceof DomainError && err.code === 'OperationFailed' ? err.status : 502;
       throw operationFailed(`${this.kind} storage test failed: ${reason}`, status);
@@ -102,16 +103,17 @@ export abstract class CheckedStorageDriver implements StorageDriver {
     return this.tracked(() => this.writeObject(key, body, opts));
   }
 
-  async move(fromKey: string, toKey: string): Promise<void> {
+  async move(fromKey: string, toKey: string, opts: PruneOptions = {}): Promise<void> {
     assertSafeKey(fromKey);
     assertSafeKey(toKey);
+    if (opts.keepDirs !== undefined) assertSafeKey(opts.keepDirs);
     return this.tracked(async () => {
       if (fromKey === toKey) {
         // A copy-then-delete backend would delete the object it just "moved".
         if (!(await this.headObject(fromKey))) throw new StorageKeyNotFoundError(fromKey);
         return;
       }
-      return this.moveObject(fromKey, toKey);
+      return this.moveObject(fromKey, toKey, opts);
     });
   }
 
@@ -126,9 +128,10 @@ export abstract class CheckedStorageDriver implements StorageDriver {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, opts: PruneOptions = {}): Promise<void> {
     assertSafeKey(key);
-    return this.tracked(() => this.deleteObject(key));
+    if (opts.keepDirs !== undefined) assertSafeKey(opts.keepDirs);
+    return this.tracked(() => this.deleteObject(key, opts));
   }
 
   /** Waits for operations in flight (including open read streams), then releases the backend. */

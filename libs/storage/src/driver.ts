@@ -26,6 +26,24 @@ export interface WriteOptions {
    * that flush.
    */
   staging?: boolean;
+  /**
+   * Write straight to `key`, without a temp file of the driver's own: for keys private to their
+   * writer (a shard store's staging keys). Local creates the file exclusively (an existing key is an
+   * OperationFailed); S3 and OBS puts are atomic anyway and do not check (the keys are unique). A
+   * failed write removes the partial object; a crash may leave it, but under `key`, where listings
+   * (and so the garbage collector's temp sweep) see it.
+   */
+  exclusive?: boolean;
+}
+
+/** Options of `move` and `delete`. */
+export interface PruneOptions {
+  /**
+   * A folder key (no trailing '/'): folders emptied by this call are removed only below it; it and
+   * its parents are kept. For folders that concurrent writers share (a shard store's `tmp/` and
+   * `blocks/`): pruning one while another writer creates a file in it fails that writer.
+   */
+  keepDirs?: string;
 }
 
 /**
@@ -56,7 +74,7 @@ export interface StorageDriver {
    */
   write(key: string, body: Readable, opts?: WriteOptions): Promise<{ size: number }>;
   /** Moves an object within the space, overwriting the destination. Missing source: `StorageKeyNotFoundError`. */
-  move(fromKey: string, toKey: string): Promise<void>;
+  move(fromKey: string, toKey: string, opts?: PruneOptions): Promise<void>;
   /**
    * Pages of the entries whose key starts with `prefix` ('' or a key prefix, possibly ending in '/';
    * a plain string prefix: 'a/b' matches 'a/b/x' and 'a/bc'), recursively, in key order (UTF-8 byte
@@ -64,7 +82,7 @@ export interface StorageDriver {
    */
   list(prefix: string, opts?: { pageSize?: number }): AsyncGenerator<StorageEntry[]>;
   /** Deletes the object; an absent key is not an error. */
-  delete(key: string): Promise<void>;
+  delete(key: string, opts?: PruneOptions): Promise<void>;
   /** Releases connections; the driver must not be used afterwards. */
   close?(): Promise<void>;
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { expectCode, keysUnder, readAll, runDriverContract } from './driver.contract.js';
 import { LocalDriver } from './local-driver.js';
 
@@ -98,6 +98,37 @@ describe('Local driver on the file system', () => {
     await d.delete('prune/keep');
     await d.delete('prune/moved');
     expect(await readdir(root)).not.toContain('prune');
+  });
+
+  it('keeps the folder named in keepDirs (and those above it) when a delete or move empties it', async () => {
+    await d.write('keep/tmp/me/a', Readable.from([Buffer.from('1')]), { size: 1 });
+    await d.write('keep/tmp/me/b', Readable.from([Buffer.from('2')]), { size: 1 });
+    await d.move('keep/tmp/me/a', 'keep/blocks/xx/a', { keepDirs: 'keep/tmp/me' });
+    await d.delete('keep/tmp/me/b', { keepDirs: 'keep/tmp/me' });
+    expect(await readdir(join(root, 'keep', 'tmp', 'me'))).toEqual([]);
+    await d.delete('keep/blocks/xx/a', { keepDirs: 'keep/blocks/xx' });
+    expect(await readdir(join(root, 'keep', 'blocks', 'xx'))).toEqual([]);
+    await rm(join(root, 'keep'), { recursive: true });
+  });
+
+  it('writes an exclusive key in place: no temp file, an existing key refused, a failed body leaves nothing', async () => {
+    const body = new PassThrough();
+    const writing = d.write('excl/one', body, { exclusive: true });
+    body.write('partial');
+    await new Promise((r) => setTimeout(r, 50));
+    // While it streams, the file is visible under its own name (what a crash would leave).
+    expect(await readdir(join(root, 'excl'))).toEqual(['one']);
+    body.end('!');
+    await writing;
+    expect(await readFile(join(root, 'excl', 'one'), 'utf8')).toBe('partial!');
+    await expectCode(d.write('excl/one', Readable.from([Buffer.from('x')]), { exclusive: true }), 'OperationFailed');
+    expect(await readFile(join(root, 'excl', 'one'), 'utf8')).toBe('partial!');
+    const failing = new PassThrough();
+    const failed = d.write('excl/two', failing, { exclusive: true, size: 10 });
+    failing.end('short');
+    await expectCode(failed, 'BadArgument');
+    expect(await readdir(join(root, 'excl'))).toEqual(['one']);
+    await rm(join(root, 'excl'), { recursive: true });
   });
 
   it('refuses a write below an existing object (a file cannot be a folder) with OperationFailed', async () => {

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { badArgument, DomainError, operationFailed } from '#common';
 import { ByteCounter, rangeNotSatisfiable, watchBody } from './byte-streams.js';
 import { CheckedStorageDriver, compareKeys } from './checked-driver.js';
-import { StorageKeyNotFoundError, type ByteRange, type StorageEntry, type WriteOptions } from './driver.js';
+import { StorageKeyNotFoundError, type ByteRange, type PruneOptions, type StorageEntry, type WriteOptions } from './driver.js';
 import { assertSafeKey } from './safe-key.js';
 
 export interface LocalDriverOptions {
@@ -26,8 +26,10 @@ const TEMP_NAME = /^\.tmp-[0-9a-f]{24}$/;
  * inside the root, and a key whose existing path components lead outside the root through a
  * symlink (or end in a dangling symlink) is refused. Writes go to a temp file in the target folder,
  * are fsynced, renamed over the target and the folder fsynced, so a reader sees the old or the
- * complete new file and a crash leaves at most a `.tmp-*` file. Folders left empty by a delete or
- * move are removed, so that a later object may take their name (S3 has no folders).
+ * complete new file and a crash leaves at most a `.tmp-*` file (an `exclusive` write has no temp file:
+ * a crash leaves its partial file under its own key). Folders left empty by a delete or move are
+ * removed, so that a later object may take their name (S3 has no folders), except the folders a
+ * caller names in `keepDirs`.
  *
  * The symlink check is made before each operation; a symlink swapped in concurrently by someone with
  * write access to the root is not defended against (that someone can already write anything).
@@ -93,19 +95,24 @@ export class LocalDriver extends CheckedStorageDriver {
   ): Promise<{ size: number }> {
     const abs = await this.resolveKey(key);
     const dir = path.dirname(abs);
-    let tmp = '';
+    // An exclusive write creates `key` itself (its name is private to the writer), so what a crash
+    // leaves is visible under that name; otherwise a hidden temp file is renamed over `key`.
+    let partial = '';
     let fh: FileHandle | undefined;
     let watch: ReturnType<typeof watchBody> | undefined;
     try {
-      // A concurrent delete may prune the freshly made folder before the temp file is created in it.
+      // A concurrent delete may prune the freshly made folder before the file is created in it.
       for (let attempt = 0; ; attempt++) {
         await this.makeDir(dir, key);
-        tmp = path.join(dir, `.tmp-${randomBytes(12).toString('hex')}`);
+        const target = opts.exclusive ? abs : path.join(dir, `.tmp-${randomBytes(12).toString('hex')}`);
         try {
-          fh = await open(tmp, 'wx', 0o644);
+          fh = await open(target, 'wx', 0o644);
+          partial = target;
           break;
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) throw err;
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EEXIST' && opts.exclusive) throw operationFailed(`local storage cannot create ${key}: it exists already`);
+          if (code !== 'ENOENT' || attempt >= 2) throw err;
         }
       }
       const counter = new ByteCounter(opts.size);
@@ -116,14 +123,14 @@ export class LocalDriver extends CheckedStorageDriver {
       watch = watchBody(body, [counter, file]);
       await pipeline(body, counter, file, { signal: opts.signal });
       fh = undefined;
-      await rename(tmp, abs);
-      tmp = '';
+      if (!opts.exclusive) await rename(partial, abs);
+      partial = '';
       // A staging write is moved elsewhere by its caller, whose move makes the final name durable.
       if (!opts.staging) await fsyncDir(dir);
       return { size: counter.bytes };
     } catch (err) {
       await fh?.close().catch(() => undefined);
-      if (tmp) await unlink(tmp).catch(() => undefined);
+      if (partial) await unlink(partial).catch(() => undefined);
       if (watch?.bodyError !== undefined) throw watch.bodyError;
       if (err instanceof Error && err.name === 'AbortError') throw err;
       if ((err as NodeJS.ErrnoException).code === 'EISDIR')
@@ -134,7 +141,7 @@ export class LocalDriver extends CheckedStorageDriver {
     }
   }
 
-  protected async moveObject(fromKey: string, toKey: string): Promise<void> {
+  protected async moveObject(fromKey: string, toKey: string, opts: PruneOptions): Promise<void> {
     const src = await this.resolveKey(fromKey);
     const dst = await this.resolveKey(toKey);
     try {
@@ -161,10 +168,10 @@ export class LocalDriver extends CheckedStorageDriver {
         throw operationFailed(`local storage cannot move to ${toKey}: a folder of that name exists`);
       throw fsFailure('move', fromKey, err);
     }
-    await this.pruneEmptyDirs(path.dirname(src));
+    await this.pruneEmptyDirs(path.dirname(src), opts);
   }
 
-  protected async deleteObject(key: string): Promise<void> {
+  protected async deleteObject(key: string, opts: PruneOptions): Promise<void> {
     const abs = await this.resolveKey(key);
     try {
       await unlink(abs);
@@ -174,7 +181,7 @@ export class LocalDriver extends CheckedStorageDriver {
       if (isMissing(err) || code === 'EISDIR' || code === 'EPERM') return;
       throw fsFailure('delete', key, err);
     }
-    await this.pruneEmptyDirs(path.dirname(abs));
+    await this.pruneEmptyDirs(path.dirname(abs), opts);
   }
 
   protected async *listObjects(prefix: string, pageSize: number): AsyncGenerator<StorageEntry[]> {
@@ -320,9 +327,13 @@ export class LocalDriver extends CheckedStorageDriver {
     }
   }
 
-  /** Removes now-empty folders from `dir` up to (not including) the root; stops at the first non-empty one. */
-  private async pruneEmptyDirs(dir: string): Promise<void> {
-    for (let d = dir; d !== this.root && isWithin(d, this.root); d = path.dirname(d)) {
+  /**
+   * Removes now-empty folders from `dir` up to (not including) the root, or `opts.keepDirs` and every
+   * folder above it; stops at the first non-empty one.
+   */
+  private async pruneEmptyDirs(dir: string, opts: PruneOptions): Promise<void> {
+    const stop = opts.keepDirs !== undefined ? path.join(this.root, ...opts.keepDirs.split('/')) : this.root;
+    for (let d = dir; d !== this.root && isWithin(d, this.root) && !isWithin(stop, d); d = path.dirname(d)) {
       try {
         await rmdir(d);
       } catch {

@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/
 import { ApiBody, ApiConsumes, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { DomainError } from '#common';
-import type { ObjectEntity } from '#db';
+import type { ObjectBlockEntity, ObjectEntity } from '#db';
 import { MultipartService, ObjectListing, ObjectReader, ObjectsService } from '#objects';
 import { TenantCtx, TenantId, type AuthedRequest, type TenantContext } from '../auth/tenant.js';
 import {
@@ -45,14 +45,14 @@ export class ObjectsController {
   @ApiProduces('application/octet-stream')
   @ApiOperation({ summary: 'Download an object (offset/length or a Range header)' })
   async download(@TenantId() userId: number, @Query() q: DownloadQuery, @Req() req: AuthedRequest, @Res() res: Response) {
-    await this.send(await this.objects.get(userId, q.objectID), q.offset, q.length, req, res);
+    await this.send(await this.objects.getWithBlocks(userId, q.objectID), q.offset, q.length, req, res);
   }
 
   @Get('downloadByPath')
   @ApiProduces('application/octet-stream')
   @ApiOperation({ summary: 'Download an object by package and path' })
   async downloadByPath(@TenantId() userId: number, @Query() q: DownloadByPathQuery, @Req() req: AuthedRequest, @Res() res: Response) {
-    await this.send(await this.objects.getByPath(userId, q.packageID, q.path), q.offset, q.length, req, res);
+    await this.send(await this.objects.getByPathWithBlocks(userId, q.packageID, q.path), q.offset, q.length, req, res);
   }
 
   @Get('listByPath')
@@ -132,10 +132,17 @@ export class ObjectsController {
     }
   }
 
-  private async send(object: ObjectEntity, offset: number | undefined, length: number | undefined, req: AuthedRequest, res: Response) {
+  /** `found` is the object and its blocks read in one statement: headers and bytes of one version. */
+  private async send(
+    { object, blocks }: { object: ObjectEntity; blocks: ObjectBlockEntity[] },
+    offset: number | undefined,
+    length: number | undefined,
+    req: AuthedRequest,
+    res: Response,
+  ) {
     try {
       const { span, partial } = requestedSpan(req, object.size, offset, length);
-      const read = await this.reader.prepare(object, await this.objects.blocksOf(object.objectId), span);
+      const read = await this.reader.prepare(object, blocks, span);
       await sendObject(res, read, partial);
     } catch (e) {
       if (e instanceof DomainError && e.status === 416) res.setHeader('Content-Range', `bytes */${object.size}`);

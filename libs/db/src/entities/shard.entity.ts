@@ -19,4 +19,12 @@ export class ShardEntity {
 
   @Column({ name: 'touch_time', type: 'timestamptz' })
   touchTime!: Date;
+
+  /** Since when the collector has found it unreferenced (see the gc-marks migration). */
+  @Column({ name: 'doomed_since', type: 'timestamptz', nullable: true })
+  doomedSince!: Date | null;
+
+  /** Set while the collector deletes its file; uploads wait rather than reuse it. */
+  @Column({ name: 'deleting_since', type: 'timestamptz', nullable: true })
+  deletingSince!: Date | null;
 }
