@@ -369,7 +369,7 @@ describe('crash: SIGKILL during uploads, multipart uploads and overwrites', () =
       dbName,
       dataDir,
       args: ['--with-worker'],
-      env: { ...BASE_ENV, JCS_GC_GRACE_SECONDS: '0', JCS_GC_INTERVAL_SECONDS: '1' },
+      env: { ...BASE_ENV, JCS_GC_GRACE_SECONDS: '0', JCS_GC_READ_GRACE_SECONDS: '0', JCS_GC_TEMP_GRACE_SECONDS: '0', JCS_GC_INTERVAL_SECONDS: '1' },
     });
     await verify('after restart with GC', true);
     const db = new pg.Client({ connectionString: databaseUrlOf(dbName) });

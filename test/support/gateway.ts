@@ -56,6 +56,9 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
   const port = (app.getHttpServer().address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   const db = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
+  // An idle pooled client whose server connection ends (a restart, a forced drop) emits 'error' on the
+  // pool; unlistened, that would surface as an uncaught error in whichever test runs next.
+  db.on('error', () => undefined);
   let n = 0;
   return {
     url,
