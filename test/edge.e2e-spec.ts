@@ -73,6 +73,40 @@ describe('HTTP edge: auth before body, one input gate, one query reading', () =>
       c.socket.destroy();
     });
 
+    it('Expect: 100-continue is never granted to an unsigned request, and granted once signed', async () => {
+      const c = await rawConnect(gw.url);
+      await c.write(requestHead('POST', '/v1/bucket/create', { host, 'content-type': 'application/json', 'content-length': 12, expect: '100-continue' }));
+      const res = await c.response(20_000);
+      expect(res.status).toBe(401);
+
+      const body = '{"name":"continued"}';
+      const { init } = await a.client.signedRequest({ method: 'POST', path: '/v1/bucket/create', body, headers: { 'content-type': 'application/json' } });
+      const s = await rawConnect(gw.url);
+      await s.write(requestHead('POST', '/v1/bucket/create', { host, ...(init.headers as Record<string, string>), 'content-length': body.length, expect: '100-continue' }));
+      const interim = await s.response(20_000);
+      expect(interim.status).toBe(100);
+      await s.write(body);
+      const final = await s.response(20_000);
+      expect(final.status).toBe(200);
+      expect(JSON.parse(final.body).data.bucket.name).toBe('continued');
+    });
+
+    it('a body signed over its own hash (curl style) from an unknown key is 401 without waiting for the body', async () => {
+      const c = await rawConnect(gw.url);
+      const date = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
+      await c.write(
+        requestHead('POST', '/v1/bucket/create', {
+          host,
+          'content-type': 'application/json',
+          'content-length': 100,
+          'x-amz-date': date,
+          authorization: `AWS4-HMAC-SHA256 Credential=JCSNOSUCHKEY/${date.slice(0, 8)}/any/jcs/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=${'a'.repeat(64)}`,
+        }),
+      );
+      const res = await c.response(20_000);
+      expect(res.status).toBe(401);
+    });
+
     it('unknown /v1 routes are 401 unsigned and 404 signed; public probes need no signature', async () => {
       expect((await fetch(`${gw.url}/v1/nope`)).status).toBe(401);
       const signed = await a.client.get('/v1/nope');
@@ -184,6 +218,15 @@ describe('HTTP edge: auth before body, one input gate, one query reading', () =>
         expect(res.status).toBe(401);
         expect(await res.json()).toEqual(envelope('Unauthorized'));
       }
+    });
+
+    it('public routes pass the same query gate', async () => {
+      for (const q of ['a=%zz', 'a=%00', 'a%00=1', 'a=%ff']) {
+        const res = await fetch(`${gw.url}/healthz?${q}`);
+        expect(res.status).toBe(400);
+        expect(await res.json()).toEqual(envelope('BadArgument'));
+      }
+      expect((await fetch(`${gw.url}/healthz?a=1+1`)).status).toBe(200);
     });
 
     it('"+" in a query is a literal plus, for the signature and for routing alike', async () => {

@@ -68,11 +68,17 @@ export async function rawConnect(baseUrl: string): Promise<RawConnection> {
       const i = l.indexOf(':');
       headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
     }
+    const status = Number(statusLine.split(' ')[1]);
+    if (status >= 100 && status < 200) {
+      // An interim response (100 Continue) has no body: hand it out and keep what follows for the next call.
+      buf = buf.subarray(end + 4);
+      return { status, headers, body: '', closed: false };
+    }
     const body = buf.subarray(end + 4);
     const length = headers['content-length'] === undefined ? undefined : Number(headers['content-length']);
     if (length !== undefined && body.length < length && !ended) return null;
     if (length === undefined && !ended) return null;
-    return { status: Number(statusLine.split(' ')[1]), headers, body: body.toString('utf8'), closed: ended, error };
+    return { status, headers, body: body.toString('utf8'), closed: ended, error };
   };
 
   const until = <T>(ms: number, check: () => T | null, fallback: () => T): Promise<T> =>

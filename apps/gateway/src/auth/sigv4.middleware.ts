@@ -22,10 +22,10 @@ export class SigV4Middleware implements NestMiddleware {
   constructor(private readonly tenants: TenantsService) {}
 
   async use(req: AuthedRequest, res: Response, next: NextFunction): Promise<void> {
-    if (!SIGNED_PATH.test(req.path)) return next();
+    const url = req.originalUrl;
+    const q = url.indexOf('?');
+    if (!SIGNED_PATH.test(q < 0 ? url : url.slice(0, q))) return next();
     try {
-      const url = req.originalUrl;
-      const q = url.indexOf('?');
       const hasBody = requestHasBody(req);
       let userId = 0;
       const result = await verifySigV4BeforeBody(
@@ -54,6 +54,8 @@ export class SigV4Middleware implements NestMiddleware {
         const complete = result.completeWithBody;
         req.completeSignature = (bodySha256Hex) => tenantOf(complete(bodySha256Hex));
       }
+      // Only now may the client send its body (see the server's checkContinue handler).
+      if (/100-continue/i.test(String(req.headers.expect ?? ''))) res.writeContinue();
       next();
     } catch (e) {
       sendErrorEnvelope(req, res, e);

@@ -16,9 +16,9 @@ type ServerLimits = Pick<
  * - the headers must arrive within JCS_HEADERS_TIMEOUT_MS (slow-headers attacks) and fit in
  *   JCS_MAX_HEADER_BYTES (431 otherwise); an idle keep-alive connection is closed after
  *   JCS_KEEPALIVE_TIMEOUT_MS; connections beyond JCS_MAX_CONNECTIONS are refused (closed at once).
- * Node reads these properties per connection, and the headers check runs on the connections-checking
- * interval, which is why that is tied to the headers timeout (its default, 30 s, would make a short
- * timeout meaningless).
+ * `Expect: 100-continue` is left to the edge (checkContinue below). Node reads these properties per
+ * connection, and the headers check runs on the connections-checking interval, which is why that
+ * is tied to the headers timeout (its default, 30 s, would make a short timeout meaningless).
  */
 export function applyServerLimits(server: Server, limits: ServerLimits): void {
   server.requestTimeout = 0;
@@ -31,6 +31,10 @@ export function applyServerLimits(server: Server, limits: ServerLimits): void {
   const tunable = server as Server & { maxHeaderSize: number; connectionsCheckingInterval: number };
   tunable.maxHeaderSize = limits.JCS_MAX_HEADER_BYTES;
   tunable.connectionsCheckingInterval = Math.max(100, Math.min(1000, Math.floor(limits.JCS_HEADERS_TIMEOUT_MS / 4)));
+  // Node answers `Expect: 100-continue` itself, before any route runs, inviting the body of a request
+  // that may not be authenticated. Handled here, the invitation is sent by the SigV4 step once the
+  // request is authenticated (sigv4.middleware.ts); any other answer is final and needs no body.
+  server.on('checkContinue', (req, res) => server.emit('request', req, res));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, limits.JCS_MAX_HEADER_BYTES));
 }
 
