@@ -34,8 +34,9 @@ describe('server timeouts and caps', () => {
 
   beforeAll(async () => {
     gw = await startTestGateway({
-      JCS_IDLE_TIMEOUT_MS: '1500',
-      JCS_HEADERS_TIMEOUT_MS: '1500',
+      // Short, yet far above the 300 ms gaps of the trickling upload, even on a loaded machine.
+      JCS_IDLE_TIMEOUT_MS: '2500',
+      JCS_HEADERS_TIMEOUT_MS: '2500',
       JCS_KEEPALIVE_TIMEOUT_MS: '1000',
     });
     a = await gw.tenant();
@@ -46,8 +47,8 @@ describe('server timeouts and caps', () => {
   afterAll(async () => gw?.stop());
 
   it('an upload whose body flows for longer than every limit completes (no total request time)', async () => {
-    // ~5 s of body, a chunk every 300 ms: longer than the idle, headers and keep-alive limits together.
-    const slow = tricklingStream(17, 4096, 300);
+    // ~6 s of body, a chunk every 300 ms: longer than the idle, headers and keep-alive limits together.
+    const slow = tricklingStream(20, 4096, 300);
     const res = await uploadFiles(a, pkg, [['slow/trickle.bin', slow.stream]]);
     expect(res.status).toBe(200);
     expect(res.body.data.uploadeds[0]).toMatchObject({ path: 'slow/trickle.bin', size: String(slow.bytes.length) });
@@ -76,7 +77,7 @@ describe('server timeouts and caps', () => {
   it('headers that arrive too slowly are cut (408 envelope or a closed connection)', async () => {
     const c = await rawConnect(gw.url);
     await c.write(`GET /v1/bucket/listAll HTTP/1.1\r\nHost: ${host}\r\n`);
-    // One header line every 400 ms, never finishing: bounded to 40 lines (16 s), far beyond the 1.5 s limit.
+    // One header line every 400 ms, never finishing: bounded to 40 lines (16 s), far beyond the 2.5 s limit.
     for (let i = 0; i < 40 && (await c.write(`x-slow-${i}: ${i}\r\n`)); i++) await sleep(400);
     expect(await c.closed(30_000)).toBe(true);
     const res = await c.response(1000);

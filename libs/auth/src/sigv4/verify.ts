@@ -9,8 +9,8 @@ import type { SecretLookup, SigV4HeadRequest, SigV4HeadResult, SigV4Identity, Si
 
 const DEFAULT_MAX_SKEW_MS = 15 * 60 * 1000;
 const DEFAULT_MAX_PRESIGN_SECONDS = 7 * 24 * 60 * 60;
-/** Same words for an unknown key and a wrong secret, so the response does not reveal which keys exist. */
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+/** Same words for an unknown key and a wrong secret, so the response does not reveal which keys exist. */
 const BAD_KEY_OR_SIGNATURE = 'invalid access key or signature: signature does not match';
 
 /**
