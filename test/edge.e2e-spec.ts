@@ -30,6 +30,7 @@ describe('HTTP edge: auth before body, one input gate, one query reading', () =>
       const res = await fetch(`${gw.url}/v1/bucket/create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":' });
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual(envelope('Unauthorized'));
+      expect(res.headers.get('x-request-id')).toBeTruthy(); // the request logger ran before the edge answered
     });
 
     it('a badly signed request with malformed JSON', async () => {
