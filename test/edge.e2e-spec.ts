@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
-import { destroyRawConnections, rawConnect, requestHead } from './support/raw-http.js';
+import { destroyRawConnections, rawConnect, requestHead, type RawConnection, type RawResponse } from './support/raw-http.js';
 
 /**
  * The order at the HTTP edge: authentication (from method, path, query and headers alone) before any
@@ -106,6 +106,48 @@ describe('HTTP edge: auth before body, one input gate, one query reading', () =>
       );
       const res = await c.response(20_000);
       expect(res.status).toBe(401);
+    });
+
+    it('bodies awaiting their signature (curl style, known key) are bounded together: 503 beyond, room again once they end', async () => {
+      const date = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
+      const head = requestHead('POST', '/v1/bucket/create', {
+        host,
+        'content-type': 'application/json',
+        'content-length': MAX_JSON,
+        'x-amz-date': date,
+        authorization: `AWS4-HMAC-SHA256 Credential=${a.accessKey}/${date.slice(0, 8)}/any/jcs/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=${'a'.repeat(64)}`,
+      });
+      const waiting: RawConnection[] = [];
+      for (let i = 0; i < 8; i++) {
+        const c = await rawConnect(gw.url);
+        await c.write(head);
+        waiting.push(c);
+      }
+      // Eight bodies of the largest size are being waited for: the ninth is refused at once.
+      let refused: RawResponse | undefined;
+      for (let i = 0; i < 50 && refused?.status !== 503; i++) {
+        const c = await rawConnect(gw.url);
+        await c.write(head);
+        refused = await c.response(2000);
+        c.socket.destroy();
+      }
+      expect(refused?.status).toBe(503);
+      expect(JSON.parse(refused!.body)).toEqual(envelope('OperationFailed'));
+      // The first one's body arrives (a wrong signature: 401); the others go away.
+      await waiting[0].write(Buffer.alloc(MAX_JSON, 0x20));
+      expect((await waiting[0].response(20_000)).status).toBe(401);
+      for (const c of waiting.slice(1)) c.socket.destroy();
+      // A real curl-signed body (verified with the body, so it needs the budget) is taken again.
+      const { execFile } = await import('node:child_process');
+      const { promisify } = await import('node:util');
+      let code: string | undefined;
+      for (let i = 0; i < 50 && code !== 'OK'; i++) {
+        const { stdout } = await promisify(execFile)('curl', ['-s', '--aws-sigv4', 'aws:amz:any:jcs', '--user', `${a.accessKey}:${a.secretKey}`,
+          '-H', 'content-type: application/json', '-d', `{"name":"after-budget-${i}"}`, `${gw.url}/v1/bucket/create`]);
+        code = JSON.parse(stdout).code;
+        if (code !== 'OK') await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(code).toBe('OK');
     });
 
     it('unknown /v1 routes are 401 unsigned and 404 signed; public probes need no signature', async () => {

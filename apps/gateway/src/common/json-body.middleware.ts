@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, type NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Response } from 'express';
-import { badArgument, decodeUtf8Strict, DomainError, parseStrictJson, unauthorized } from '#common';
+import { badArgument, decodeUtf8Strict, DomainError, operationFailed, parseStrictJson, unauthorized } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { requestHasBody, sendErrorEnvelope } from '../envelope/error-response.js';
 import type { AuthedRequest } from '../auth/tenant.js';
 import { parseContentType, type MediaType } from './content-type.js';
+
+/** How many bodies of JCS_MAX_JSON_BODY bytes may be read at once before their signature is decided. */
+const UNVERIFIED_BUDGET = 8;
 
 const tooLarge = (limit: number) => new DomainError('BadArgument', `request body is larger than ${limit} bytes`, 413);
 
@@ -20,6 +23,13 @@ const tooLarge = (limit: number) => new DomainError('BadArgument', `request body
  */
 @Injectable()
 export class JsonBodyMiddleware implements NestMiddleware {
+  /**
+   * Bytes reserved by bodies read before their signature could be decided (signed over their own hash,
+   * see SigV4Middleware). Anyone who knows an access key ID (it is in every presigned URL) can start
+   * such a read, so together they may hold at most UNVERIFIED_BUDGET bodies of the largest size.
+   */
+  private unverifiedBytes = 0;
+
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   use(req: AuthedRequest, res: Response, next: NextFunction): void {
@@ -35,8 +45,16 @@ export class JsonBodyMiddleware implements NestMiddleware {
       if (authenticated) assertJsonUtf8(type);
       const limit = this.config.JCS_MAX_JSON_BODY;
       const overLimit = () => (authenticated ? tooLarge(limit) : unverifiable(limit));
-      if (Number(req.headers['content-length'] ?? 0) > limit) throw overLimit();
-      readBounded(req, limit, overLimit).then((bytes) => {
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > limit) throw overLimit();
+      const reserved = authenticated ? 0 : declared || limit;
+      if (this.unverifiedBytes + reserved > UNVERIFIED_BUDGET * limit) {
+        throw operationFailed('too many bodies awaiting signature verification; retry later, or sign x-amz-content-sha256', 503);
+      }
+      this.unverifiedBytes += reserved;
+      const read = readBounded(req, limit, overLimit);
+      read.finally(() => (this.unverifiedBytes -= reserved)).catch(() => undefined);
+      read.then((bytes) => {
         try {
           req.body = this.accept(req, type, bytes);
           next();
