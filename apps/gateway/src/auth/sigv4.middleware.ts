@@ -3,6 +3,7 @@ import type { NextFunction, Response } from 'express';
 import { TenantsService, verifySigV4BeforeBody, type SigV4Identity } from '#auth';
 import { requestHasBody, sendErrorEnvelope } from '../envelope/error-response.js';
 import { isJsonContentType } from '../common/content-type.js';
+import { expectsContinue } from '../common/http-server.js';
 import type { AuthedRequest, TenantContext } from './tenant.js';
 
 /** Every `/v1` route is signed; express routes case-insensitively, so the check must too. */
@@ -54,8 +55,9 @@ export class SigV4Middleware implements NestMiddleware {
         const complete = result.completeWithBody;
         req.completeSignature = (bodySha256Hex) => tenantOf(complete(bodySha256Hex));
       }
-      // Only now may the client send its body (see the server's checkContinue handler).
-      if (/100-continue/i.test(String(req.headers.expect ?? ''))) res.writeContinue();
+      // Only now may the client send its body (see the server's checkContinue handler); a body the
+      // signature still depends on is invited by the JSON body reader, once it has room for it.
+      if (result.identity && expectsContinue(req)) res.writeContinue();
       next();
     } catch (e) {
       sendErrorEnvelope(req, res, e);

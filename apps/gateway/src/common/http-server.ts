@@ -1,6 +1,9 @@
-import { STATUS_CODES, type Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AppConfig } from '#config';
+
+/** The client waits for `100 Continue` before it sends the body (only the edge grants it, see below). */
+export const expectsContinue = (req: IncomingMessage) => /100-continue/i.test(String(req.headers.expect ?? ''));
 
 type ServerLimits = Pick<
   AppConfig,
@@ -33,7 +36,8 @@ export function applyServerLimits(server: Server, limits: ServerLimits): void {
   tunable.connectionsCheckingInterval = Math.max(100, Math.min(1000, Math.floor(limits.JCS_HEADERS_TIMEOUT_MS / 4)));
   // Node answers `Expect: 100-continue` itself, before any route runs, inviting the body of a request
   // that may not be authenticated. Handled here, the invitation is sent by the SigV4 step once the
-  // request is authenticated (sigv4.middleware.ts); any other answer is final and needs no body.
+  // request is authenticated, or by the JSON body reader when the signature needs the body; any other
+  // answer is final and needs no body.
   server.on('checkContinue', (req, res) => server.emit('request', req, res));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, limits.JCS_MAX_HEADER_BYTES));
 }

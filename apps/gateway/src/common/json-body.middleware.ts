@@ -6,6 +6,7 @@ import { APP_CONFIG, type AppConfig } from '#config';
 import { requestHasBody, sendErrorEnvelope } from '../envelope/error-response.js';
 import type { AuthedRequest } from '../auth/tenant.js';
 import { parseContentType, type MediaType } from './content-type.js';
+import { expectsContinue } from './http-server.js';
 
 /** How many bodies of JCS_MAX_JSON_BODY bytes may be read at once before their signature is decided. */
 const UNVERIFIED_BUDGET = 8;
@@ -52,6 +53,7 @@ export class JsonBodyMiddleware implements NestMiddleware {
         throw operationFailed('too many bodies awaiting signature verification; retry later, or sign x-amz-content-sha256', 503);
       }
       this.unverifiedBytes += reserved;
+      if (!authenticated && expectsContinue(req)) res.writeContinue();
       const read = readBounded(req, limit, overLimit);
       read.finally(() => (this.unverifiedBytes -= reserved)).catch(() => undefined);
       read.then((bytes) => {
