@@ -210,10 +210,10 @@ describe('objects: listByPath', () => {
       expect([badBool.status, badBool.body.code]).toEqual([400, 'BadArgument']);
     });
 
-    it('a path with a NUL character matches nothing instead of failing', async () => {
+    it('a path with a NUL character is BadArgument (the edge refuses NUL in any query), not a failure', async () => {
       for (const isPrefix of [false, true]) {
         const res = await list(pkg, { path: 'a\u0000', isPrefix });
-        expect([res.status, res.body.code, res.body.data?.objects]).toEqual([200, 'OK', []]);
+        expect([res.status, res.body.code, res.body.data]).toEqual([400, 'BadArgument', null]);
       }
     });
   });

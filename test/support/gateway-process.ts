@@ -13,20 +13,33 @@ export interface GatewayProcess {
   url: string;
   /** The admin tenant created on first start. */
   admin: SignedClient;
+  /** The DATABASE_URL and JCS_DATA_DIR the process runs with (for a CLI run against the same state). */
+  databaseUrl: string;
+  dataDir: string;
+  /** Everything the process wrote to stdout and stderr so far. */
+  logs(): string;
   /** Resident set size of the gateway process now, in bytes (Linux /proc). */
   rss(): number;
   stop(): Promise<void>;
 }
 
 /** The built gateway as its own process (for measurements of the process itself, such as RSS). */
-export async function startGatewayProcess(env: Record<string, string> = {}): Promise<GatewayProcess> {
+export interface GatewayProcessOptions {
+  /** Put this password into DATABASE_URL (PostgreSQL here is trust auth, so any password works). */
+  databasePassword?: string;
+}
+
+export async function startGatewayProcess(env: Record<string, string> = {}, opts: GatewayProcessOptions = {}): Promise<GatewayProcess> {
   const dbName = `jcs_test_proc_${randomBytes(4).toString('hex')}`;
   const dataDir = mkdtempSync(path.join(tmpdir(), 'jcs-proc-'));
   const port = 20000 + Math.floor(Math.random() * 20000);
+  const dbUrl = Object.assign(new URL(BASE_DATABASE_URL), { pathname: '/' + dbName });
+  if (opts.databasePassword !== undefined) dbUrl.password = opts.databasePassword;
+  const databaseUrl = dbUrl.toString();
   const child = spawn(process.execPath, [GATEWAY], {
     env: {
       ...process.env,
-      DATABASE_URL: Object.assign(new URL(BASE_DATABASE_URL), { pathname: '/' + dbName }).toString(),
+      DATABASE_URL: databaseUrl,
       JCS_DATA_DIR: dataDir,
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -55,6 +68,9 @@ export async function startGatewayProcess(env: Record<string, string> = {}): Pro
     child,
     url,
     admin: new SignedClient(url, keys),
+    databaseUrl,
+    dataDir,
+    logs: () => out,
     rss() {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;

@@ -7,18 +7,22 @@ import { TenantsService } from '#auth';
 import type { AppConfig } from '#config';
 import { GatewayModule } from './app.module.js';
 import { setupOpenApi } from './openapi.js';
+import { applyServerLimits } from './common/http-server.js';
+import { routedQuery } from './common/query.js';
 
 /** Builds the HTTP application (not yet listening). Shared by `main.ts` and the end-to-end tests. */
 export async function createGatewayApp(config: AppConfig, masterKey: Buffer): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(config, masterKey), {
-    rawBody: true, // SigV4 verifies the signed hash of JSON bodies against the exact bytes received
+    // No framework body parser: bodies are read only after authentication, by the edge's own JSON
+    // body reader (see GatewayModule.configure for the order), and multipart bodies not at all.
+    bodyParser: false,
     bufferLogs: true,
     abortOnError: false,
   });
   app.useLogger(app.get(Logger));
-  app.useBodyParser('json', { limit: config.JCS_MAX_JSON_BODY });
   app.disable('x-powered-by');
-  app.set('query parser', 'simple');
+  app.set('query parser', routedQuery);
+  applyServerLimits(app.getHttpServer(), config);
   setupOpenApi(app);
   return app;
 }

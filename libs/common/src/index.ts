@@ -4,3 +4,4 @@ export * from './secret-box.js';
 export * from './time.js';
 export * from './bounded.js';
 export * from './strict-json.js';
+export * from './redact.js';

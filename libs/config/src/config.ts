@@ -52,6 +52,16 @@ export const configSchema = z.object({
   JCS_MULTIPART_MAX_AGE_SECONDS: seconds(7 * 24 * 3600),
   /** How long a storage backend may take to answer before the request fails with OperationFailed. */
   JCS_BACKEND_TIMEOUT_MS: z.coerce.number().int().positive().default(30000),
+  /** HTTP edge: a socket with no byte either way for this long is closed (there is no total request time). */
+  JCS_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().default(120000),
+  /** HTTP edge: the request headers must have arrived within this time. */
+  JCS_HEADERS_TIMEOUT_MS: z.coerce.number().int().positive().default(30000),
+  /** HTTP edge: an idle keep-alive connection is closed after this time. */
+  JCS_KEEPALIVE_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
+  /** HTTP edge: connections beyond this many are refused. */
+  JCS_MAX_CONNECTIONS: z.coerce.number().int().positive().default(4096),
+  /** HTTP edge: larger request headers are answered 431. */
+  JCS_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).default(16384),
 });
 
 export type AppConfig = Omit<z.infer<typeof configSchema>, 'JCS_MASTER_KEY' | 'JCS_LOCAL_ROOTS'> & {

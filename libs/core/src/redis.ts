@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { redactUrl } from '#common';
 
 /** ioredis options from a redis:// URL; BullMQ workers need maxRetriesPerRequest null. */
 export function redisOptions(url: string): RedisOptions {
@@ -23,7 +24,7 @@ export async function pingRedis(url: string): Promise<void> {
     await client.ping();
   } catch (e) {
     throw new Error(
-      `cannot reach Redis at ${url} (${(e as Error).message || 'no answer'}); start it with ` +
+      `cannot reach Redis at ${redactUrl(url)} (${(e as Error).message || 'no answer'}); start it with ` +
         '`docker compose up -d redis` or your local service (e.g. `redis-server --daemonize yes`), or set REDIS_URL',
     );
   } finally {

@@ -1,5 +1,6 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import pg from 'pg';
+import { redactUrl } from '#common';
 import { ENTITIES } from './entities/index.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -61,12 +62,5 @@ export async function openDataSource(databaseUrl: string, runMigrations = true):
   return ds;
 }
 
-export function redactUrl(u: string): string {
-  try {
-    const url = new URL(u);
-    if (url.password) url.password = '***';
-    return url.toString();
-  } catch {
-    return '<invalid url>';
-  }
-}
+/** Kept for the callers of #db; the one implementation is #common's. */
+export { redactUrl };

@@ -9,7 +9,14 @@ export interface TenantContext {
   pendingPayloadSha256?: string;
 }
 
-export type AuthedRequest = Request & { tenant?: TenantContext; rawBody?: Buffer };
+export type AuthedRequest = Request & {
+  tenant?: TenantContext;
+  /**
+   * Set by the SigV4 step when the signature covers the body's own hash (no x-amz-content-sha256):
+   * the JSON body reader completes the verification with the hash of the bytes it read.
+   */
+  completeSignature?: (bodySha256Hex: string) => TenantContext;
+};
 
 /** The caller's userId; every domain call takes it, so no query can forget the tenant. */
 export const TenantId = createParamDecorator((_: unknown, ctx: ExecutionContext): number => {

@@ -1,2 +1,3 @@
-export type { SecretLookup, SigV4Identity, SigV4Options, SigV4Request } from './types.js';
-export { verifySigV4 } from './verify.js';
+export type { SecretLookup, SigV4HeadRequest, SigV4HeadResult, SigV4Identity, SigV4Options, SigV4Request } from './types.js';
+export { verifySigV4, verifySigV4BeforeBody } from './verify.js';
+export { tryParseQuery, type QueryParam } from './query.js';

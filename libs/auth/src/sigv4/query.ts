@@ -32,3 +32,16 @@ export function singleParam(params: QueryParam[], name: string): string | undefi
   if (found.length > 1) throw unauthorized(`query parameter ${name} is repeated`);
   return found[0]?.value;
 }
+
+/**
+ * The same decoding as the verifier's, for everything else that reads the query (routing, the input
+ * gate), so the values a handler sees are exactly the values that were signed. `undefined` when the
+ * query is not valid percent-encoded UTF-8.
+ */
+export function tryParseQuery(raw: string): QueryParam[] | undefined {
+  try {
+    return parseQuery(raw);
+  } catch {
+    return undefined;
+  }
+}

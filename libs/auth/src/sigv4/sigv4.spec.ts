@@ -3,7 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import { SignatureV4 } from '@aws-sdk/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { DomainError } from '#common';
-import { verifySigV4, type SecretLookup, type SigV4Identity, type SigV4Options, type SigV4Request } from './index.js';
+import { verifySigV4, verifySigV4BeforeBody, type SecretLookup, type SigV4Identity, type SigV4Options, type SigV4Request } from './index.js';
 
 // Every signature here comes from the AWS SDK's own signer, never from the code under test.
 
@@ -86,7 +86,7 @@ const opts = (o: Partial<SigV4Options> = {}): SigV4Options => ({ service: 'jcs',
 /** Collected from every rejection, to check none leaks the secret. */
 const messages: string[] = [];
 
-async function rejects(p: Promise<SigV4Identity>, message?: RegExp): Promise<DomainError> {
+async function rejects(p: Promise<unknown>, message?: RegExp): Promise<DomainError> {
   let error: unknown;
   try {
     await p;
@@ -491,5 +491,40 @@ describe('verifySigV4: keys and secrecy', () => {
       expect(m).not.toContain(SECRET);
       expect(m).not.toMatch(/[0-9a-f]{64}/i);
     }
+  });
+});
+
+describe('verifySigV4BeforeBody: deciding before the body is read', () => {
+  const head = (r: SigV4Request, hasBody: boolean, bufferable: boolean) => ({ method: r.method, path: r.path, query: r.query, headers: r.headers, hasBody, bufferable });
+
+  it('checks a request without a body against the empty payload', async () => {
+    const signed = received(await sign(outgoing({ path: '/v1/bucket/listAll' })));
+    const result = await verifySigV4BeforeBody(head(signed, false, false), lookup, opts());
+    expect(result.identity).toMatchObject({ accessKeyId: AK, payloadHashPending: false });
+  });
+
+  it('checks a signed x-amz-content-sha256 now and leaves the hash pending for the body reader', async () => {
+    const body = '{"name":"b"}';
+    const signed = received(await sign(outgoing({ method: 'POST', path: '/v1/bucket/create', body })));
+    const result = await verifySigV4BeforeBody(head(signed, true, true), lookup, opts());
+    expect(result.identity).toMatchObject({ payloadHash: sha256Hex(body), payloadHashPending: true });
+  });
+
+  it('completes a signature over the body hash (curl style) with the body, and refuses another body', async () => {
+    const body = '{"name":"b"}';
+    const signed = received(await sign(outgoing({ method: 'POST', path: '/v1/bucket/create', body }), { applyChecksum: false }));
+    const result = await verifySigV4BeforeBody(head(signed, true, true), lookup, opts());
+    expect(result.identity).toBeUndefined();
+    expect(result.completeWithBody!(sha256Hex(body))).toMatchObject({ accessKeyId: AK, payloadHashPending: false });
+    expect(() => result.completeWithBody!(sha256Hex('{"name":"c"}'))).toThrow(/signature does not match/);
+  });
+
+  it('refuses before the body: an unknown key, a stale date, a streamed body signed without the header', async () => {
+    const body = '{"name":"b"}';
+    const unknown = received(await sign(outgoing({ method: 'POST', path: '/v1/bucket/create', body }), { applyChecksum: false, accessKeyId: 'AKIDNOPE' }));
+    await rejects(verifySigV4BeforeBody(head(unknown, true, true), lookup, opts()), /invalid access key/);
+    const stale = received(await sign(outgoing({ method: 'POST', path: '/v1/bucket/create', body }), { applyChecksum: false }));
+    await rejects(verifySigV4BeforeBody(head(stale, true, true), lookup, opts({ now: new Date(T0.getTime() + 60 * MIN) })), /more than 15 min/);
+    await rejects(verifySigV4BeforeBody(head(stale, true, false), lookup, opts()), /streamed request must send x-amz-content-sha256/);
   });
 });

@@ -35,3 +35,16 @@ export interface SigV4Identity {
 
 /** Resolves an access key to its secret; null = unknown or revoked key. */
 export type SecretLookup = (accessKeyId: string) => Promise<string | null>;
+
+/** A request whose body has not been read yet. */
+export interface SigV4HeadRequest extends Omit<SigV4Request, 'bodySha256Hex'> {
+  /** The request carries a body (Content-Length > 0 or Transfer-Encoding); false = the empty payload. */
+  hasBody: boolean;
+  /** The body may be buffered and hashed before the signature is decided (a bounded JSON body). */
+  bufferable: boolean;
+}
+
+/** Either the request is verified from its head, or the signature covers the body's hash and needs it. */
+export type SigV4HeadResult =
+  | { identity: SigV4Identity; completeWithBody?: undefined }
+  | { identity?: undefined; completeWithBody(bodySha256Hex: string): SigV4Identity };
