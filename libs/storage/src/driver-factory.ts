@@ -1,3 +1,4 @@
+import type { LookupFunction } from 'node:net';
 import { badArgument } from '#common';
 import type { StorageDriver } from './driver.js';
 import { LocalDriver } from './local-driver.js';
@@ -17,6 +18,8 @@ export type CredentialSpec =
 
 export interface DriverOptions {
   requestTimeoutMs: number;
+  /** Host name resolution for remote drivers' sockets (where the gateway's endpoint policy is enforced). */
+  lookup?: LookupFunction;
 }
 
 /** Builds the driver for a storage spec (a tagged union; an unknown or mismatched type is a BadArgument). */
@@ -37,6 +40,7 @@ export function createDriver(storage: StorageSpec, credential: CredentialSpec, o
         accessKeyId: cred.accessKeyId,
         secretAccessKey: cred.secretAccessKey,
         requestTimeoutMs: opts.requestTimeoutMs,
+        lookup: opts.lookup,
       });
     }
     case 'OBS': {
@@ -49,6 +53,7 @@ export function createDriver(storage: StorageSpec, credential: CredentialSpec, o
         accessKeyId: cred.accessKeyId,
         secretAccessKey: cred.secretAccessKey,
         requestTimeoutMs: opts.requestTimeoutMs,
+        lookup: opts.lookup,
       });
     }
     default:

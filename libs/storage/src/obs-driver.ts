@@ -1,6 +1,7 @@
 import ObsClient from 'esdk-obs-nodejs';
 import { Agent as HttpAgent, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import type { LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
 import { badArgument, operationFailed } from '#common';
 import { remoteFailure } from './backend-error.js';
@@ -18,6 +19,8 @@ export interface ObsDriverOptions {
   secretAccessKey: string;
   /** Bound on any period of silence on a connection (the SDK counts whole seconds, rounded up). */
   requestTimeoutMs: number;
+  /** Resolves host names for the client's sockets (the gateway's endpoint policy refuses addresses here). */
+  lookup?: LookupFunction;
 }
 
 /** Bodies of known size up to this go in one streamed PUT; larger or unknown ones in parts. */
@@ -60,8 +63,8 @@ interface ListedObject {
 export class ObsDriver extends CheckedStorageDriver {
   readonly kind = 'OBS' as const;
   private readonly bucket: string;
-  private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64, timeout: 4000 });
-  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64, timeout: 4000 });
+  private readonly httpAgent: HttpAgent;
+  private readonly httpsAgent: HttpsAgent;
   private readonly timeoutSeconds: number;
   /** Overall bound for a call without a body: every SDK attempt timing out, plus a margin. */
   private readonly deadlineMs: number;
@@ -81,6 +84,9 @@ export class ObsDriver extends CheckedStorageDriver {
     if (!Number.isFinite(opts.requestTimeoutMs) || opts.requestTimeoutMs <= 0)
       throw badArgument('OBS storage needs a positive requestTimeoutMs');
     this.bucket = opts.bucket;
+    const lookup = opts.lookup ? { lookup: opts.lookup } : {};
+    this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64, timeout: 4000, ...lookup });
+    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64, timeout: 4000, ...lookup });
     this.timeoutSeconds = Math.max(1, Math.ceil(opts.requestTimeoutMs / 1000));
     this.deadlineMs = (SDK_RETRIES + 1) * this.timeoutSeconds * 1000 + 1000;
   }

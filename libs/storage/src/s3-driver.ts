@@ -8,6 +8,9 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import type { LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
 import { badArgument } from '#common';
 import { backendReason, remoteFailure } from './backend-error.js';
@@ -26,6 +29,8 @@ export interface S3DriverOptions {
   secretAccessKey: string;
   /** Bound on connecting and on any period of silence on a connection; a dead backend fails within it. */
   requestTimeoutMs: number;
+  /** Resolves host names for the client's sockets (the gateway's endpoint policy refuses addresses here). */
+  lookup?: LookupFunction;
 }
 
 /** Bodies of known size up to this go in one streamed PUT; larger or unknown ones in a multipart upload. */
@@ -71,7 +76,19 @@ export class S3Driver extends CheckedStorageDriver {
       logger: SILENT_LOGGER,
       // connectionTimeout bounds the TCP connect; socketTimeout bounds silence on an open connection
       // (not the whole request, which may legitimately stream gigabytes).
-      requestHandler: { connectionTimeout: opts.requestTimeoutMs, socketTimeout: opts.requestTimeoutMs },
+      requestHandler: {
+        connectionTimeout: opts.requestTimeoutMs,
+        socketTimeout: opts.requestTimeoutMs,
+        // Agent instances rather than agent options: the SDK builds a fresh agent of its own (without our
+        // lookup) for `Expect: 100-continue` requests unless the agents are the caller's. It still
+        // destroys them with the client.
+        ...(opts.lookup
+          ? {
+              httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 50, lookup: opts.lookup }),
+              httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 50, lookup: opts.lookup }),
+            }
+          : {}),
+      },
     });
   }
 
