@@ -58,7 +58,9 @@ async function fillMissingHostRoots(em: EntityManager, dataDir: string): Promise
     `SELECT user_space_id, user_id, storage FROM user_spaces WHERE host_root IS NULL AND storage->>'type' = 'Local'`,
   );
   for (const r of rows) {
-    const real = await realpathExisting(storedLocalRoot(r.storage, dataDir, Number(r.user_id)));
+    const lexical = storedLocalRoot(r.storage, dataDir, Number(r.user_id));
+    // A folder that cannot be resolved now (permissions) is compared as written: still claimed.
+    const real = await realpathExisting(lexical).catch(() => lexical);
     await em.query('UPDATE user_spaces SET host_root = $2 WHERE user_space_id = $1', [r.user_space_id, real]);
   }
 }

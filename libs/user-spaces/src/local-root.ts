@@ -59,7 +59,9 @@ export async function realpathExisting(p: string): Promise<string> {
  */
 export async function resolveHostRoot(rootDir: unknown, opts: { dataDir: string; userId: number; allowedRoots: string[] }): Promise<string> {
   const lexical = resolveLocalRoot(rootDir, opts);
-  const real = await realpathExisting(lexical);
+  const real = await realpathExisting(lexical).catch(() => {
+    throw badArgument(`storage.rootDir ${JSON.stringify(rootDir)} cannot be resolved on the gateway host`);
+  });
   const own = await realpathExisting(tenantDir(opts.dataDir, opts.userId));
   if (isInside(own, real)) return real;
   for (const r of opts.allowedRoots) if (isInside(await realpathExisting(r), real)) return real;

@@ -108,8 +108,13 @@ export class UserSpacesService {
     const roots = new Map<number, string>();
     for (const s of [space, ...spaces])
       if (s.storage.type === 'Local' && !roots.has(s.userSpaceId))
-        roots.set(s.userSpaceId, s.hostRoot ?? (await realpathExisting(storedLocalRoot(s.storage, this.config.JCS_DATA_DIR, s.userId))));
+        roots.set(s.userSpaceId, s.hostRoot ?? (await this.realRootOf(s)));
     return shardAreasFor(space, spaces, (s) => roots.get(s.userSpaceId)!);
+  }
+
+  private async realRootOf(s: UserSpaceEntity): Promise<string> {
+    const lexical = storedLocalRoot(s.storage, this.config.JCS_DATA_DIR, s.userId);
+    return realpathExisting(lexical).catch(() => lexical);
   }
 
   /** Renames and/or replaces the credential; every update bumps `revision` (and so rebuilds the driver). */
