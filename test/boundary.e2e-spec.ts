@@ -73,11 +73,11 @@ describe('tenant boundary (issue 7)', () => {
     gw = await startTestGateway({ JCS_DATA_DIR: dataDir, JCS_LOCAL_ROOTS: [shared, dataDir].join(path.delimiter), JCS_GC_GRACE_SECONDS: '3600' });
     a = await gw.tenant();
     b = await gw.tenant();
-  });
+  }, 300_000); // starting a gateway on a loaded 2-core machine can be slow
   afterAll(async () => {
     await gw?.stop();
     for (const d of [shared, dataDir]) if (d) rmSync(d, { recursive: true, force: true });
-  });
+  }, 300_000);
 
   describe('Local roots of two tenants never overlap', () => {
     it.each([
@@ -98,6 +98,9 @@ describe('tenant boundary (issue 7)', () => {
         expect((await create(p, local(one))).body.code).toBe('OK');
         const res = await create(q, local(two));
         expect([res.status, res.body]).toEqual([400, BAD]);
+        // Nor may it probe (write a test file into) that folder.
+        const probe = await q.client.post('/v1/userSpace/test', { storage: { type: 'Local', rootDir: two }, credential: { type: 'Local' } });
+        expect([probe.status, probe.body]).toEqual([400, BAD]);
         expect(res.body.message).not.toContain(String(p.userID));
       }
     });
@@ -267,6 +270,104 @@ describe('tenant boundary (issue 7)', () => {
       expect((await create(a, s3('http://localhost:9/'))).body.code).toBe('OK');
     });
   });
+
+  describe('package import and export stop when the client goes', () => {
+    let a: Tenant;
+    beforeAll(async () => {
+      a = await gw.tenant(); // a tenant of its own: its default space holds only these trees
+    });
+
+    it('a client that disconnects during createPackage of 2,000 files: no package, staging stops and is discarded', async () => {
+      const folder = path.join(dataDir, 'tenants', String(a.userID));
+      for (let i = 0; i < 2000; i++) {
+        const dir = path.join(folder, 'big', `d${i % 20}`);
+        if (i < 20) mkdirSync(dir, { recursive: true });
+        writeFileSync(path.join(dir, `f${i}`), randomBytes(16 * 1024));
+      }
+      // A separate target space, so its shard area holds only this import's files.
+      const target = (
+        await a.client.post('/v1/userSpace/create', { name: 'target', storage: { type: 'Local', rootDir: 'target' }, credential: { type: 'Local' }, shardStore: { maxSize: 1 << 40 } })
+      ).body.data.userSpace.userSpaceID;
+      const targetShards = path.join(folder, 'target', 'shards');
+      const source = Number((await gw.sql('SELECT user_space_id FROM user_spaces WHERE user_id = $1 AND is_default', [a.userID]))[0].user_space_id);
+      const bucketID = (await a.client.post('/v1/bucket/create', { name: 'cut' })).body.data.bucket.bucketID;
+
+      const { url, init } = await a.client.signedRequest({
+        method: 'POST',
+        path: '/v1/userSpace/createPackage',
+        body: JSON.stringify({ userSpaceID: source, path: 'big', bucketID, name: 'never', spaceAffinity: target }),
+        headers: { 'content-type': 'application/json' },
+      });
+      const req = httpRequest(url, { method: 'POST', headers: init.headers as Record<string, string> });
+      let answered = false;
+      req.on('response', () => (answered = true));
+      req.on('error', () => undefined);
+      req.end(init.body as string);
+
+      // Cut the connection once the import is under way (its first files are being staged).
+      await eventually('the import starts staging', () => filesUnder(targetShards).length > 0);
+      req.destroy();
+      expect(answered).toBe(false);
+
+      // Staging stops and what was staged is removed: the area empties and stays empty (an import that
+      // went on would keep adding files, and finally publish 2,000 blocks).
+      await eventually('the staged files are discarded', () => filesUnder(targetShards).length === 0);
+      for (let i = 0; i < 10; i++) {
+        await sleep(200);
+        expect(filesUnder(targetShards)).toEqual([]);
+      }
+      expect(await gw.sql('SELECT 1 FROM packages WHERE bucket_id = $1', [bucketID])).toEqual([]);
+      expect(await gw.sql('SELECT 1 FROM shards WHERE user_space_id = $1', [target])).toEqual([]);
+      // The gateway is fine afterwards, and the same import completes when the client waits.
+      const done = await a.client.post('/v1/userSpace/createPackage', { userSpaceID: source, path: 'big/d0', bucketID, name: 'small', spaceAffinity: target });
+      expect(done.body.code).toBe('OK');
+    });
+
+    it('a client that disconnects during downloadPackage of 2,000 objects: writing stops, no partial file is left', async () => {
+      const pkg = await newPackage(a);
+      const data = new Map<string, Buffer>();
+      for (let batch = 0; batch < 20; batch++) {
+        const files: Array<[string, Buffer]> = [];
+        for (let i = 0; i < 100; i++) {
+          const p = `e${batch}/f${i}`;
+          data.set(p, randomBytes(32 * 1024));
+          files.push([p, data.get(p)!]);
+        }
+        expect((await uploadFiles(a, pkg, files)).body.code).toBe('OK');
+      }
+      const space = Number((await gw.sql('SELECT user_space_id FROM user_spaces WHERE user_id = $1 AND is_default', [a.userID]))[0].user_space_id);
+      const out = path.join(dataDir, 'tenants', String(a.userID), 'exported');
+      const { url, init } = await a.client.signedRequest({
+        method: 'POST',
+        path: '/v1/userSpace/downloadPackage',
+        body: JSON.stringify({ userSpaceID: space, packageID: pkg, rootPath: 'exported' }),
+        headers: { 'content-type': 'application/json' },
+      });
+      const req = httpRequest(url, { method: 'POST', headers: init.headers as Record<string, string> });
+      req.on('error', () => undefined);
+      req.end(init.body as string);
+      await eventually('the export starts writing', () => filesUnder(out).length > 0);
+      req.destroy();
+
+      // Writing stops: the count settles (unchanged over 2 s), well short of the whole package.
+      let last = -1;
+      let steady = 0;
+      await eventually('the export stops', () => {
+        const n = filesUnder(out).length;
+        steady = n === last ? steady + 1 : 0;
+        last = n;
+        return steady >= 20;
+      });
+      const written = filesUnder(out);
+      expect(written.length).toBeLessThan(2000);
+      // Files already written stay, each complete; a partial (temp) file never does.
+      for (const f of written) {
+        const rel = path.relative(out, f).split(path.sep).join('/');
+        expect([rel, data.has(rel)]).toEqual([rel, true]);
+        expect(readFileSync(f).equals(data.get(rel)!)).toBe(true);
+      }
+    });
+  });
 });
 
 describe('endpoint allow list, checked before any connection (issue 7)', () => {
@@ -286,11 +387,11 @@ describe('endpoint allow list, checked before any connection (issue 7)', () => {
     port = (listener.address() as AddressInfo).port;
     gw = await startTestGateway({ JCS_ENDPOINT_ALLOW: '10.0.0.0/8', JCS_BACKEND_TIMEOUT_MS: '3000', JCS_MAX_FILES_PER_IMPORT: '20' });
     a = await gw.tenant();
-  });
+  }, 300_000);
   afterAll(async () => {
     await gw?.stop();
     listener?.close();
-  });
+  }, 300_000);
 
   it('refuses at create and at test an endpoint outside the allow list, by literal address or by name', async () => {
     for (const endpoint of [`http://127.0.0.1:${port}`, `http://localhost:${port}`, `http://[::ffff:127.0.0.1]:${port}`]) {
@@ -344,109 +445,5 @@ describe('endpoint allow list, checked before any connection (issue 7)', () => {
     const at = await a.client.post('/v1/userSpace/createPackage', { userSpaceID: space, path: 'at', bucketID, name: 'at' });
     expect(at.body.code).toBe('OK');
     expect((await a.client.get('/v1/package/listBucketPackages', { bucketID })).body.data.packages.map((p: any) => p.name)).toEqual(['at']);
-  });
-});
-
-describe('package import stops when the client goes (issue 7)', () => {
-  let gw: TestGateway;
-  let a: Tenant;
-
-  beforeAll(async () => {
-    gw = await startTestGateway({ JCS_GC_GRACE_SECONDS: '3600' });
-    a = await gw.tenant();
-  });
-  afterAll(async () => {
-    await gw?.stop();
-  });
-
-  it('a client that disconnects during createPackage of 2,000 files: no package, staging stops and is discarded', async () => {
-    const folder = path.join(gw.dataDir, 'tenants', String(a.userID));
-    for (let i = 0; i < 2000; i++) {
-      const dir = path.join(folder, 'big', `d${i % 20}`);
-      if (i < 20) mkdirSync(dir, { recursive: true });
-      writeFileSync(path.join(dir, `f${i}`), randomBytes(16 * 1024));
-    }
-    // A separate target space, so its shard area holds only this import's files.
-    const target = (
-      await a.client.post('/v1/userSpace/create', { name: 'target', storage: { type: 'Local', rootDir: 'target' }, credential: { type: 'Local' }, shardStore: { maxSize: 1 << 40 } })
-    ).body.data.userSpace.userSpaceID;
-    const targetShards = path.join(folder, 'target', 'shards');
-    const source = Number((await gw.sql('SELECT user_space_id FROM user_spaces WHERE user_id = $1 AND is_default', [a.userID]))[0].user_space_id);
-    const bucketID = (await a.client.post('/v1/bucket/create', { name: 'cut' })).body.data.bucket.bucketID;
-
-    const { url, init } = await a.client.signedRequest({
-      method: 'POST',
-      path: '/v1/userSpace/createPackage',
-      body: JSON.stringify({ userSpaceID: source, path: 'big', bucketID, name: 'never', spaceAffinity: target }),
-      headers: { 'content-type': 'application/json' },
-    });
-    const req = httpRequest(url, { method: 'POST', headers: init.headers as Record<string, string> });
-    let answered = false;
-    req.on('response', () => (answered = true));
-    req.on('error', () => undefined);
-    req.end(init.body as string);
-
-    // Cut the connection once the import is under way (its first files are being staged).
-    await eventually('the import starts staging', () => filesUnder(targetShards).length > 0);
-    req.destroy();
-    expect(answered).toBe(false);
-
-    // Staging stops and what was staged is removed: the area empties and stays empty (an import that
-    // went on would keep adding files, and finally publish 2,000 blocks).
-    await eventually('the staged files are discarded', () => filesUnder(targetShards).length === 0);
-    for (let i = 0; i < 10; i++) {
-      await sleep(200);
-      expect(filesUnder(targetShards)).toEqual([]);
-    }
-    expect(await gw.sql('SELECT 1 FROM packages WHERE bucket_id = $1', [bucketID])).toEqual([]);
-    expect(await gw.sql('SELECT 1 FROM shards WHERE user_space_id = $1', [target])).toEqual([]);
-    // The gateway is fine afterwards, and the same import completes when the client waits.
-    const done = await a.client.post('/v1/userSpace/createPackage', { userSpaceID: source, path: 'big/d0', bucketID, name: 'small', spaceAffinity: target });
-    expect(done.body.code).toBe('OK');
-  });
-
-  it('a client that disconnects during downloadPackage of 2,000 objects: writing stops, no partial file is left', async () => {
-    const pkg = await newPackage(a);
-    const data = new Map<string, Buffer>();
-    for (let batch = 0; batch < 20; batch++) {
-      const files: Array<[string, Buffer]> = [];
-      for (let i = 0; i < 100; i++) {
-        const p = `e${batch}/f${i}`;
-        data.set(p, randomBytes(32 * 1024));
-        files.push([p, data.get(p)!]);
-      }
-      expect((await uploadFiles(a, pkg, files)).body.code).toBe('OK');
-    }
-    const space = Number((await gw.sql('SELECT user_space_id FROM user_spaces WHERE user_id = $1 AND is_default', [a.userID]))[0].user_space_id);
-    const out = path.join(gw.dataDir, 'tenants', String(a.userID), 'exported');
-    const { url, init } = await a.client.signedRequest({
-      method: 'POST',
-      path: '/v1/userSpace/downloadPackage',
-      body: JSON.stringify({ userSpaceID: space, packageID: pkg, rootPath: 'exported' }),
-      headers: { 'content-type': 'application/json' },
-    });
-    const req = httpRequest(url, { method: 'POST', headers: init.headers as Record<string, string> });
-    req.on('error', () => undefined);
-    req.end(init.body as string);
-    await eventually('the export starts writing', () => filesUnder(out).length > 0);
-    req.destroy();
-
-    // Writing stops: the count settles (unchanged over 2 s), well short of the whole package.
-    let last = -1;
-    let steady = 0;
-    await eventually('the export stops', () => {
-      const n = filesUnder(out).length;
-      steady = n === last ? steady + 1 : 0;
-      last = n;
-      return steady >= 20;
-    });
-    const written = filesUnder(out);
-    expect(written.length).toBeLessThan(2000);
-    // Files already written stay, each complete; a partial (temp) file never does.
-    for (const f of written) {
-      const rel = path.relative(out, f).split(path.sep).join('/');
-      expect([rel, data.has(rel)]).toEqual([rel, true]);
-      expect(readFileSync(f).equals(data.get(rel)!)).toBe(true);
-    }
   });
 });

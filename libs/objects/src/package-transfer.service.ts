@@ -82,7 +82,10 @@ export class PackageTransferService {
         throwIfGone(signal);
         const path = files ? e.key.slice(e.key.lastIndexOf('/') + 1) : e.key.slice(root === '' ? 0 : root.length + 1);
         assertValidObjectPath(path);
-        const shard = await store.stage(await driver.createReadStream(e.key), { maxSize: this.config.JCS_MAX_OBJECT_SIZE, signal });
+        const body = await driver.createReadStream(e.key);
+        // A write refused before it starts (the signal fired) leaves its body unread: closed here, or the
+        // open read would keep the driver (and the gateway's shutdown) waiting for it forever.
+        const shard = await store.stage(body, { maxSize: this.config.JCS_MAX_OBJECT_SIZE, signal }).finally(() => body.destroy());
         imported.push({ path, shard });
       });
       throwIfGone(signal);
@@ -150,7 +153,8 @@ export class PackageTransferService {
           areas.assertOutside(key, 'object'); // also for objects committed after the check above
           const blocks = await this.ds.getRepository(ObjectBlockEntity).find({ where: { objectId: o.objectId } });
           const read = await this.reader.prepare(o, blocks, { start: 0, end: o.size - 1 });
-          await driver.write(key, await read.open(), { size: o.size, signal });
+          const body = await read.open();
+          await driver.write(key, body, { size: o.size, signal }).finally(() => body.destroy()); // see createPackage
         });
       } catch (e) {
         throw gone(signal) ?? e;

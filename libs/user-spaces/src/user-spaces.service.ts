@@ -165,7 +165,11 @@ export class UserSpacesService {
     const credential = parseCredential(body.credential, storage.type);
     const workingDir = parseWorkingDir(body.workingDir);
     if (storage.type !== 'Local') await this.drivers.endpoints.assertPermitted(storage.endpoint);
-    else await resolveHostRoot(storage.rootDir, this.localRootOptions(userId));
+    else {
+      // The probe writes a file: the same boundary as for a stored space (another tenant's folder is not probed).
+      const hostRoot = await resolveHostRoot(storage.rootDir, this.localRootOptions(userId));
+      await this.ds.transaction((em) => claimLocalRoot(em, { userId, hostRoot, dataDir: this.config.JCS_DATA_DIR }));
+    }
     const driver = this.drivers.build(userId, storage, credential);
     // The driver's own timeouts bound each request; retries could add up, so the whole probe gets one
     // deadline too: the caller hears back within JCS_BACKEND_TIMEOUT_MS whatever the backend does.
