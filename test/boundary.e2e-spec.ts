@@ -423,6 +423,9 @@ describe('endpoint allow list, checked before any connection (issue 7)', () => {
       const up = await uploadFiles(a, await newPackage(a), [['f', Buffer.from('data')]], { affinity: id });
       expect([kind, host, up.body.code]).toEqual([kind, host, 'OperationFailed']);
       expect(up.status).toBeGreaterThanOrEqual(500);
+      // And an update does not keep it either.
+      const renamed = await a.client.post('/v1/userSpace/update', { userSpaceID: id, name: 'renamed' });
+      expect([kind, host, renamed.status, renamed.body]).toEqual([kind, host, 400, BAD]);
     }
     expect(connections).toBe(0);
   });
