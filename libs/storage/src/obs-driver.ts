@@ -1,13 +1,13 @@
 import ObsClient from 'esdk-obs-nodejs';
 import { Agent as HttpAgent, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import type { LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
 import { badArgument, operationFailed } from '#common';
 import { remoteFailure } from './backend-error.js';
 import { exactRangeBody, httpRange } from './byte-streams.js';
 import { remoteWrite } from './remote-write.js';
 import { CheckedStorageDriver } from './checked-driver.js';
+import { guardedAgents, type ConnectGuard } from './guarded-agents.js';
 import { StorageKeyNotFoundError, type ByteRange, type StorageEntry, type WriteOptions } from './driver.js';
 
 export interface ObsDriverOptions {
@@ -19,8 +19,8 @@ export interface ObsDriverOptions {
   secretAccessKey: string;
   /** Bound on any period of silence on a connection (the SDK counts whole seconds, rounded up). */
   requestTimeoutMs: number;
-  /** Resolves host names for the client's sockets (the gateway's endpoint policy refuses addresses here). */
-  lookup?: LookupFunction;
+  /** Judges every new connection, redirects the SDK follows included (the gateway's endpoint policy). */
+  connectGuard?: ConnectGuard;
 }
 
 /** Bodies of known size up to this go in one streamed PUT; larger or unknown ones in parts. */
@@ -84,9 +84,9 @@ export class ObsDriver extends CheckedStorageDriver {
     if (!Number.isFinite(opts.requestTimeoutMs) || opts.requestTimeoutMs <= 0)
       throw badArgument('OBS storage needs a positive requestTimeoutMs');
     this.bucket = opts.bucket;
-    const lookup = opts.lookup ? { lookup: opts.lookup } : {};
-    this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64, timeout: 4000, ...lookup });
-    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64, timeout: 4000, ...lookup });
+    const agents = guardedAgents(opts.connectGuard, { keepAlive: true, maxSockets: 64, timeout: 4000 });
+    this.httpAgent = agents.http;
+    this.httpsAgent = agents.https;
     this.timeoutSeconds = Math.max(1, Math.ceil(opts.requestTimeoutMs / 1000));
     this.deadlineMs = (SDK_RETRIES + 1) * this.timeoutSeconds * 1000 + 1000;
   }

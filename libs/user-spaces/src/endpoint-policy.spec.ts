@@ -98,7 +98,7 @@ describe('EndpointPolicy.lookup refuses at connect time, before any packet', () 
       accessKeyId: 'a',
       secretAccessKey: 'b',
       requestTimeoutMs: 3000,
-      lookup: noLoopback.lookup,
+      connectGuard: noLoopback,
     });
     await expect(driver.head('k')).rejects.toMatchObject({ code: 'OperationFailed' });
     await expect(driver.write('big', (await import('node:stream')).Readable.from([Buffer.alloc(3 * 1024 * 1024)]), { size: 3 * 1024 * 1024 })).rejects.toMatchObject({

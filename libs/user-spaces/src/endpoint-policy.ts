@@ -3,6 +3,7 @@ import { promises as dns } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { badArgument } from '#common';
+import { CONNECT_REFUSED_CODE, type ConnectGuard } from '#storage';
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
 type Cidr = [Address, number];
@@ -11,7 +12,7 @@ type Cidr = [Address, number];
 export const ENDPOINT_REFUSED = 'storage.endpoint is not an address the gateway may connect to';
 
 /** Error code of a connection refused by the policy at socket time (see `lookup`). */
-export const ENDPOINT_DENIED_CODE = 'EENDPOINTDENIED';
+export const ENDPOINT_DENIED_CODE = CONNECT_REFUSED_CODE;
 
 export function parseCidrs(list: string): Cidr[] {
   return list
@@ -49,7 +50,7 @@ const inAny = (addr: Address, cidrs: Cidr[]) => cidrs.some(([range, bits]) => ra
  * again at connect time through `lookup` (a name that re-resolves elsewhere later - DNS rebinding - is
  * caught by the socket's own lookup).
  */
-export class EndpointPolicy {
+export class EndpointPolicy implements ConnectGuard {
   private readonly deny: Cidr[];
   private readonly allow: Cidr[] | null;
 

@@ -49,7 +49,7 @@ export class SpaceDrivers implements OnModuleDestroy {
       throw operationFailed('the endpoint of this user space is not an address the gateway may connect to', 502);
     return createDriver(this.storageSpec(userId, storage), credential, {
       requestTimeoutMs: this.config.JCS_BACKEND_TIMEOUT_MS,
-      lookup: this.endpoints.lookup,
+      connectGuard: this.endpoints,
     });
   }
 
