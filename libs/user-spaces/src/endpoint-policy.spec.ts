@@ -117,3 +117,13 @@ describe('EndpointPolicy.lookup refuses at connect time, before any packet', () 
     expect(accepted).toBe(1);
   });
 });
+
+describe('JCS_ENDPOINT_DENY / JCS_ENDPOINT_ALLOW configuration', () => {
+  it('defaults to the link-local and metadata list, and a malformed CIDR stops start-up naming the variable', async () => {
+    const { loadConfig } = await import('#config');
+    expect(loadConfig({}).JCS_ENDPOINT_DENY).toBe(DEFAULT_DENY);
+    expect(loadConfig({}).JCS_MAX_FILES_PER_IMPORT).toBe(100000);
+    expect(() => loadConfig({ JCS_ENDPOINT_ALLOW: '10.0.0.0/8,nonsense' })).toThrow(/JCS_ENDPOINT_ALLOW/);
+    expect(() => loadConfig({ JCS_ENDPOINT_DENY: '169.254.0.0/33' })).toThrow(/JCS_ENDPOINT_DENY/);
+  });
+});
