@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import path from 'node:path';
+import ipaddr from 'ipaddr.js';
 
 /**
  * Every setting the gateway and worker read, parsed and validated once at boot. A bad value fails
@@ -9,6 +10,12 @@ const bytes = (def: number) => z.coerce.number().int().positive().default(def);
 const seconds = (def: number) => z.coerce.number().int().nonnegative().default(def);
 
 const GiB = 1024 ** 3;
+/** A comma-separated list of CIDRs (`10.0.0.0/8,fd00::/8`); every entry must parse. */
+const cidrList = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .refine((v) => v.split(',').every((c) => c.trim() === '' || ipaddr.isValidCIDR(c.trim())), 'must be comma-separated CIDRs such as 10.0.0.0/8,fd00::/8');
 
 export const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(7890),
@@ -62,6 +69,12 @@ export const configSchema = z.object({
   JCS_MAX_CONNECTIONS: z.coerce.number().int().positive().default(4096),
   /** HTTP edge: larger request headers are answered 431. */
   JCS_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).default(16384),
+  /** Addresses (CIDRs, comma-separated) that S3/OBS endpoints may never resolve to. */
+  JCS_ENDPOINT_DENY: cidrList('169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32,0.0.0.0/8,::/128'),
+  /** When set, every address an S3/OBS endpoint resolves to must lie in one of these CIDRs. */
+  JCS_ENDPOINT_ALLOW: cidrList(''),
+  /** Files one `userSpace/createPackage` may import. */
+  JCS_MAX_FILES_PER_IMPORT: z.coerce.number().int().positive().default(100000),
 });
 
 export type AppConfig = Omit<z.infer<typeof configSchema>, 'JCS_MASTER_KEY' | 'JCS_LOCAL_ROOTS'> & {

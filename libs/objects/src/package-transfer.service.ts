@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
-import { assertValidName, assertValidObjectPath, badArgument, dataExists, forEachBounded, notFound } from '#common';
+import { assertValidName, assertValidObjectPath, badArgument, dataExists, forEachBounded, notFound, operationFailed } from '#common';
 import { ObjectBlockEntity, ObjectEntity, PackageEntity } from '#db';
 import { PackagesService, type PackageView } from '#packages';
 import { ShardRegistry, type StagedShard } from '#shard-store';
@@ -37,10 +37,13 @@ export class PackageTransferService {
    * Streams every file under `path` (relative to the storage root) into the shard store of
    * `spaceAffinity` (or the default space), then creates the package and its objects in one
    * transaction: a failure leaves no package behind (the written shards are collected later).
+   * At most JCS_MAX_FILES_PER_IMPORT files; `signal` (the client went away) stops listing and
+   * streaming, discards what was staged and commits nothing.
    */
   async createPackage(
     userId: number,
     req: { userSpaceId: number; path: string; bucketId: number; name: string; spaceAffinity?: number },
+    signal?: AbortSignal,
   ): Promise<PackageView> {
     assertValidName('package', req.name);
     const source = await this.userSpaces.get(userId, req.userSpaceId);
@@ -52,38 +55,52 @@ export class PackageTransferService {
     if (await this.ds.getRepository(PackageEntity).exists({ where: { userId, bucketId: req.bucketId, name: req.name } }))
       throw dataExists(`package ${JSON.stringify(req.name)} already exists in bucket ${req.bucketId}`);
 
+    // The gateway's own data (shards, temp files) is never imported: neither the source space's nor
+    // that of another of the tenant's spaces stored inside it.
+    const areas = await this.userSpaces.shardAreas(userId, source);
+    if (root !== '') areas.assertOutside(root, 'path');
+
     const target = await this.spaces.uploadTarget(userId, req.spaceAffinity);
     const store = this.drivers.shardStoreFor(target);
-    // The gateway's own data (shards, temp files) in the source space is never imported.
-    const ownArea = source.workingDir ? `${source.workingDir}/shards/` : 'shards/';
+    const maxFiles = this.config.JCS_MAX_FILES_PER_IMPORT;
 
     const files = root === '' ? null : await driver.head(root);
     const entries: AsyncIterable<StorageEntry> = files
       ? (async function* () {
           yield { key: root, size: files.size, modTime: files.modTime };
         })()
-      : flatten(driver.list(root === '' ? '' : `${root}/`));
+      : flatten(driver.list(root === '' ? '' : `${root}/`), signal);
     const imported: Array<{ path: string; shard: StagedShard }> = [];
     let seen = 0;
+    let taken = 0;
     try {
       await forEachBounded(entries, CONCURRENCY, async (e) => {
         seen++;
-        if (e.key.startsWith(ownArea)) return;
+        if (areas.covers(e.key)) return;
+        // Counted before any byte of the file moves: the import stops at the bound, not after it.
+        if (++taken > maxFiles) throw badArgument(`${JSON.stringify(req.path)} holds more than ${maxFiles} files (JCS_MAX_FILES_PER_IMPORT); import a smaller folder`);
+        throwIfGone(signal);
         const path = files ? e.key.slice(e.key.lastIndexOf('/') + 1) : e.key.slice(root === '' ? 0 : root.length + 1);
         assertValidObjectPath(path);
-        const shard = await store.stage(await driver.createReadStream(e.key), { maxSize: this.config.JCS_MAX_OBJECT_SIZE });
+        const body = await driver.createReadStream(e.key);
+        // A write refused before it starts (the signal fired) leaves its body unread: closed here, or the
+        // open read would keep the driver (and the gateway's shutdown) waiting for it forever.
+        const shard = await store.stage(body, { maxSize: this.config.JCS_MAX_OBJECT_SIZE, signal }).finally(() => body.destroy());
         imported.push({ path, shard });
       });
+      throwIfGone(signal);
       // Nothing at the path at all is most likely a typo: say so rather than create an empty package.
       if (root !== '' && seen === 0) throw notFound(`nothing found at ${JSON.stringify(req.path)} in user space ${req.userSpaceId}`);
     } catch (e) {
       await store.discard(imported.map((i) => i.shard));
-      throw e;
+      throw gone(signal) ?? e;
     }
     await store.publish(
       imported.map((i) => i.shard),
       (shards) => this.shards.touch(target.userSpaceId, shards),
     );
+    // Published but not referenced: the collector removes them after the grace period.
+    throwIfGone(signal);
     imported.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
     return this.ds.transaction(async (em) => {
@@ -105,24 +122,84 @@ export class PackageTransferService {
     });
   }
 
-  /** Writes every object of the package as a plain file at `<rootPath>/<object path>` in the space. */
-  async downloadPackage(userId: number, req: { userSpaceId: number; packageId: number; rootPath: string }): Promise<void> {
+  /**
+   * Writes every object of the package as a plain file at `<rootPath>/<object path>` in the space.
+   * Refused up front when any of those files would land in a shard area (nothing is written then).
+   * `signal` stops it between files and cuts the file being written: files already written stay,
+   * a partial file never does (the drivers write atomically).
+   */
+  async downloadPackage(userId: number, req: { userSpaceId: number; packageId: number; rootPath: string }, signal?: AbortSignal): Promise<void> {
     const space = await this.userSpaces.get(userId, req.userSpaceId);
     await this.packages.get(userId, req.packageId);
     const root = normalizeRelative(req.rootPath, 'rootPath');
+    const areas = await this.userSpaces.shardAreas(userId, space);
+    areas.assertOutside(root, 'rootPath');
+    for (const rel of areas.relativeTo(root)) {
+      const [hit] = await this.ds.query(
+        // Paths are COLLATE "C": the range is exactly "starts with rel/".
+        `SELECT path FROM objects WHERE user_id = $1 AND package_id = $2 AND (path = $3 OR (path >= $4 AND path < $5)) LIMIT 1`,
+        [userId, req.packageId, rel, `${rel}/`, `${rel}0`],
+      );
+      if (hit) areas.assertOutside(root ? `${root}/${hit.path}` : hit.path, 'object');
+    }
     const driver = this.drivers.driverFor(space);
-    const objects = await this.ds.getRepository(ObjectEntity).find({ where: { userId, packageId: req.packageId }, order: { path: 'ASC' } });
-    const readable = objects.filter((o) => o.redundancy.type !== 'multipartUpload');
-    await forEachBounded(readable, CONCURRENCY, async (o) => {
-      const blocks = await this.ds.getRepository(ObjectBlockEntity).find({ where: { objectId: o.objectId } });
-      const read = await this.reader.prepare(o, blocks, { start: 0, end: o.size - 1 });
-      await driver.write(root ? `${root}/${o.path}` : o.path, await read.open(), { size: o.size });
-    });
+    for await (const page of this.packageObjects(userId, req.packageId)) {
+      throwIfGone(signal);
+      const readable = page.filter((o) => o.redundancy.type !== 'multipartUpload');
+      try {
+        await forEachBounded(readable, CONCURRENCY, async (o) => {
+          throwIfGone(signal);
+          const key = root ? `${root}/${o.path}` : o.path;
+          areas.assertOutside(key, 'object'); // also for objects committed after the check above
+          const blocks = await this.ds.getRepository(ObjectBlockEntity).find({ where: { objectId: o.objectId } });
+          const read = await this.reader.prepare(o, blocks, { start: 0, end: o.size - 1 });
+          const body = await read.open();
+          await driver.write(key, body, { size: o.size, signal }).finally(() => body.destroy()); // see createPackage
+        });
+      } catch (e) {
+        throw gone(signal) ?? e;
+      }
+    }
+  }
+
+  /** The package's objects in path order, a page at a time (a package may hold millions). */
+  private async *packageObjects(userId: number, packageId: number): AsyncGenerator<ObjectEntity[]> {
+    let after: string | null = null;
+    for (;;) {
+      const qb = this.ds
+        .getRepository(ObjectEntity)
+        .createQueryBuilder('o')
+        .where('o.user_id = :userId AND o.package_id = :packageId', { userId, packageId })
+        .orderBy('o.path', 'ASC')
+        .take(EXPORT_PAGE);
+      if (after !== null) qb.andWhere('o.path > :after', { after });
+      const page = await qb.getMany();
+      if (page.length) yield page;
+      if (page.length < EXPORT_PAGE) return;
+      after = page[page.length - 1].path;
+    }
   }
 }
 
-async function* flatten(pages: AsyncIterable<StorageEntry[]>): AsyncGenerator<StorageEntry> {
-  for await (const page of pages) yield* page;
+/** Objects read per query when writing a package out. */
+const EXPORT_PAGE = 1000;
+
+/** The error a transfer ends with once its client has gone (nobody reads it; not logged as a failure). */
+function gone(signal: AbortSignal | undefined): Error | undefined {
+  return signal?.aborted ? operationFailed('the client closed the connection; the transfer was stopped', 499) : undefined;
+}
+
+function throwIfGone(signal: AbortSignal | undefined): void {
+  const e = gone(signal);
+  if (e) throw e;
+}
+
+/** Entries one by one; stops listing once `signal` fires. */
+async function* flatten(pages: AsyncIterable<StorageEntry[]>, signal?: AbortSignal): AsyncGenerator<StorageEntry> {
+  for await (const page of pages) {
+    if (signal?.aborted) return;
+    yield* page;
+  }
 }
 
 /** '' or a relative path inside the storage (no leading '/', no '..'). */

@@ -1,5 +1,6 @@
 import { badArgument } from '#common';
 import type { StorageDriver } from './driver.js';
+import type { ConnectGuard } from './guarded-agents.js';
 import { LocalDriver } from './local-driver.js';
 import { ObsDriver } from './obs-driver.js';
 import { S3Driver } from './s3-driver.js';
@@ -17,6 +18,8 @@ export type CredentialSpec =
 
 export interface DriverOptions {
   requestTimeoutMs: number;
+  /** Judges every connection of remote drivers (where the gateway's endpoint policy is enforced). */
+  connectGuard?: ConnectGuard;
 }
 
 /** Builds the driver for a storage spec (a tagged union; an unknown or mismatched type is a BadArgument). */
@@ -37,6 +40,7 @@ export function createDriver(storage: StorageSpec, credential: CredentialSpec, o
         accessKeyId: cred.accessKeyId,
         secretAccessKey: cred.secretAccessKey,
         requestTimeoutMs: opts.requestTimeoutMs,
+        connectGuard: opts.connectGuard,
       });
     }
     case 'OBS': {
@@ -49,6 +53,7 @@ export function createDriver(storage: StorageSpec, credential: CredentialSpec, o
         accessKeyId: cred.accessKeyId,
         secretAccessKey: cred.secretAccessKey,
         requestTimeoutMs: opts.requestTimeoutMs,
+        connectGuard: opts.connectGuard,
       });
     }
     default:

@@ -5,3 +5,4 @@ export * from './local-driver.js';
 export * from './s3-driver.js';
 export * from './obs-driver.js';
 export * from './driver-factory.js';
+export * from './guarded-agents.js';

@@ -7,6 +7,7 @@ import { remoteFailure } from './backend-error.js';
 import { exactRangeBody, httpRange } from './byte-streams.js';
 import { remoteWrite } from './remote-write.js';
 import { CheckedStorageDriver } from './checked-driver.js';
+import { guardedAgents, type ConnectGuard } from './guarded-agents.js';
 import { StorageKeyNotFoundError, type ByteRange, type StorageEntry, type WriteOptions } from './driver.js';
 
 export interface ObsDriverOptions {
@@ -18,6 +19,8 @@ export interface ObsDriverOptions {
   secretAccessKey: string;
   /** Bound on any period of silence on a connection (the SDK counts whole seconds, rounded up). */
   requestTimeoutMs: number;
+  /** Judges every new connection, redirects the SDK follows included (the gateway's endpoint policy). */
+  connectGuard?: ConnectGuard;
 }
 
 /** Bodies of known size up to this go in one streamed PUT; larger or unknown ones in parts. */
@@ -60,8 +63,8 @@ interface ListedObject {
 export class ObsDriver extends CheckedStorageDriver {
   readonly kind = 'OBS' as const;
   private readonly bucket: string;
-  private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64, timeout: 4000 });
-  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64, timeout: 4000 });
+  private readonly httpAgent: HttpAgent;
+  private readonly httpsAgent: HttpsAgent;
   private readonly timeoutSeconds: number;
   /** Overall bound for a call without a body: every SDK attempt timing out, plus a margin. */
   private readonly deadlineMs: number;
@@ -81,6 +84,9 @@ export class ObsDriver extends CheckedStorageDriver {
     if (!Number.isFinite(opts.requestTimeoutMs) || opts.requestTimeoutMs <= 0)
       throw badArgument('OBS storage needs a positive requestTimeoutMs');
     this.bucket = opts.bucket;
+    const agents = guardedAgents(opts.connectGuard, { keepAlive: true, maxSockets: 64, timeout: 4000 });
+    this.httpAgent = agents.http;
+    this.httpsAgent = agents.https;
     this.timeoutSeconds = Math.max(1, Math.ceil(opts.requestTimeoutMs / 1000));
     this.deadlineMs = (SDK_RETRIES + 1) * this.timeoutSeconds * 1000 + 1000;
   }

@@ -14,6 +14,7 @@ import { backendReason, remoteFailure } from './backend-error.js';
 import { exactRangeBody, httpRange } from './byte-streams.js';
 import { remoteWrite } from './remote-write.js';
 import { CheckedStorageDriver } from './checked-driver.js';
+import { guardedAgents, type ConnectGuard } from './guarded-agents.js';
 import { StorageKeyNotFoundError, type ByteRange, type StorageEntry, type WriteOptions } from './driver.js';
 
 export interface S3DriverOptions {
@@ -26,6 +27,8 @@ export interface S3DriverOptions {
   secretAccessKey: string;
   /** Bound on connecting and on any period of silence on a connection; a dead backend fails within it. */
   requestTimeoutMs: number;
+  /** Judges every new connection of the client (the gateway's endpoint policy refuses addresses here). */
+  connectGuard?: ConnectGuard;
 }
 
 /** Bodies of known size up to this go in one streamed PUT; larger or unknown ones in a multipart upload. */
@@ -71,7 +74,14 @@ export class S3Driver extends CheckedStorageDriver {
       logger: SILENT_LOGGER,
       // connectionTimeout bounds the TCP connect; socketTimeout bounds silence on an open connection
       // (not the whole request, which may legitimately stream gigabytes).
-      requestHandler: { connectionTimeout: opts.requestTimeoutMs, socketTimeout: opts.requestTimeoutMs },
+      requestHandler: {
+        connectionTimeout: opts.requestTimeoutMs,
+        socketTimeout: opts.requestTimeoutMs,
+        // Agent instances rather than agent options: the SDK builds a fresh agent of its own (without the
+        // guard) for `Expect: 100-continue` requests unless the agents are the caller's. It still
+        // destroys them with the client.
+        ...(opts.connectGuard ? agentsFor(opts.connectGuard) : {}),
+      },
     });
   }
 
@@ -190,6 +200,11 @@ export class S3Driver extends CheckedStorageDriver {
   private failure(op: string, key: string, err: unknown): Error {
     return remoteFailure(`S3 ${op} ${this.bucket}/${key}`, err);
   }
+}
+
+function agentsFor(guard: ConnectGuard) {
+  const { http, https } = guardedAgents(guard, { keepAlive: true, maxSockets: 50 });
+  return { httpAgent: http, httpsAgent: https };
 }
 
 function statusOf(err: unknown): number | undefined {

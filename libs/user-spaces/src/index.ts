@@ -1,4 +1,7 @@
+export * from './endpoint-policy.js';
 export * from './local-root.js';
+export * from './probe-failure.js';
+export * from './shard-areas.js';
 export * from './space-drivers.js';
 export * from './space-spec.js';
 export * from './spaces.service.js';

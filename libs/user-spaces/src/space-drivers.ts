@@ -1,11 +1,12 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { mkdirSync } from 'node:fs';
-import { SecretBox } from '#common';
+import { SecretBox, operationFailed } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { SECRET_BOX } from '#core';
 import type { UserSpaceEntity } from '#db';
 import { ShardStore } from '#shard-store';
 import { DriverCache, createDriver, type CredentialSpec, type StorageDriver, type StorageSpec } from '#storage';
+import { EndpointPolicy } from './endpoint-policy.js';
 import { isInside, resolveLocalRoot, tenantDir } from './local-root.js';
 
 /**
@@ -15,11 +16,15 @@ import { isInside, resolveLocalRoot, tenantDir } from './local-root.js';
 @Injectable()
 export class SpaceDrivers implements OnModuleDestroy {
   private readonly cache = new DriverCache();
+  /** Where S3/OBS endpoints may connect (JCS_ENDPOINT_DENY / JCS_ENDPOINT_ALLOW). */
+  readonly endpoints: EndpointPolicy;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(SECRET_BOX) private readonly box: SecretBox,
-  ) {}
+  ) {
+    this.endpoints = new EndpointPolicy({ deny: config.JCS_ENDPOINT_DENY, allow: config.JCS_ENDPOINT_ALLOW });
+  }
 
   /** The storage spec a driver is built from: Local roots resolved and confined here. */
   storageSpec(userId: number, storage: Record<string, unknown>): StorageSpec {
@@ -38,7 +43,14 @@ export class SpaceDrivers implements OnModuleDestroy {
 
   /** Builds an uncached driver (for `test`, which probes a space that is not saved). */
   build(userId: number, storage: Record<string, unknown>, credential: CredentialSpec): StorageDriver {
-    return createDriver(this.storageSpec(userId, storage), credential, { requestTimeoutMs: this.config.JCS_BACKEND_TIMEOUT_MS });
+    // Sockets skip `lookup` for a literal address, so a literal endpoint is judged here; names are judged
+    // by the sockets' lookup at every connect (a stored space whose name now resolves elsewhere, too).
+    if (storage.type !== 'Local' && typeof storage.endpoint === 'string' && this.endpoints.literalPermitted(storage.endpoint) === false)
+      throw operationFailed('the endpoint of this user space is not an address the gateway may connect to', 502);
+    return createDriver(this.storageSpec(userId, storage), credential, {
+      requestTimeoutMs: this.config.JCS_BACKEND_TIMEOUT_MS,
+      connectGuard: this.endpoints,
+    });
   }
 
   driverFor(space: UserSpaceEntity): StorageDriver {

@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { badArgument } from '#common';
 import { PackageTransferService } from '#objects';
@@ -61,7 +62,7 @@ export class UserSpacesController {
   @Post('createPackage')
   @HttpCode(200)
   @ApiOperation({ summary: 'Import a file or folder of the space into a new package' })
-  async createPackage(@TenantId() userId: number, @Body() body: CreatePackageFromSpaceBody) {
+  async createPackage(@TenantId() userId: number, @Body() body: CreatePackageFromSpaceBody, @Res({ passthrough: true }) res: Response) {
     const affinity = body.spaceAffinity;
     if (affinity !== undefined && affinity !== null && (typeof affinity !== 'number' || !Number.isSafeInteger(affinity)))
       throw badArgument('spaceAffinity must be an integer');
@@ -72,15 +73,32 @@ export class UserSpacesController {
         bucketId: body.bucketID,
         name: body.name,
         spaceAffinity: affinity || undefined,
-      }),
+      }, whileConnected(res)),
     };
   }
 
   @Post('downloadPackage')
   @HttpCode(200)
   @ApiOperation({ summary: 'Write every object of a package as a file under rootPath in the space' })
-  async downloadPackage(@TenantId() userId: number, @Body() body: DownloadPackageToSpaceBody) {
-    await this.transfer.downloadPackage(userId, { userSpaceId: body.userSpaceID, packageId: body.packageID, rootPath: body.rootPath });
+  async downloadPackage(@TenantId() userId: number, @Body() body: DownloadPackageToSpaceBody, @Res({ passthrough: true }) res: Response) {
+    await this.transfer.downloadPackage(
+      userId,
+      { userSpaceId: body.userSpaceID, packageId: body.packageID, rootPath: body.rootPath },
+      whileConnected(res),
+    );
     return null;
   }
+}
+
+/**
+ * Aborted when the connection closes before the response has been sent (the client went away): the
+ * long transfers stop instead of working on for nobody. (`res`, not `req`: a request's `close` also
+ * fires once its body has been read.)
+ */
+function whileConnected(res: Response): AbortSignal {
+  const ac = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) ac.abort();
+  });
+  return ac.signal;
 }

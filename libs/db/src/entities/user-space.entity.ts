@@ -36,6 +36,10 @@ export class UserSpaceEntity {
   @Column({ name: 'is_default', type: 'boolean', default: false })
   isDefault!: boolean;
 
+  /** A Local space's real host folder (symlinks resolved); null for S3/OBS and rows not yet filled in. */
+  @Column({ name: 'host_root', type: 'text', nullable: true })
+  hostRoot!: string | null;
+
   @CreateDateColumn({ name: 'create_time', type: 'timestamptz' })
   createTime!: Date;
 }
