@@ -221,7 +221,7 @@ describe('HTTP edge: auth before body, one input gate, one query reading', () =>
     it('a body larger than JCS_MAX_JSON_BODY is refused once signed (413)', async () => {
       const res = await postRaw(JSON.stringify({ name: 'big', pad: 'x'.repeat(MAX_JSON) }), 'application/json');
       expect(res.status).toBe(413);
-      expect(res.body.data).toBeNull();
+      expect(res.body).toMatchObject({ code: 'QuotaExceeded', data: null });
     });
 
     it('a body that differs from the signed hash is 401, even when it is not JSON', async () => {

@@ -2,8 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
-import { assertValidName, assertValidObjectPath, badArgument, dataExists, forEachBounded, notFound, operationFailed } from '#common';
-import { ObjectBlockEntity, ObjectEntity, PackageEntity } from '#db';
+import { DomainError, assertValidName, assertValidObjectPath, badArgument, dataExists, forEachBounded, notFound, operationFailed } from '#common';
+import { ObjectEntity, PackageEntity } from '#db';
 import { PackagesService, type PackageView } from '#packages';
 import { ShardRegistry, type StagedShard } from '#shard-store';
 import { assertSafePrefix, type StorageEntry } from '#storage';
@@ -151,10 +151,16 @@ export class PackageTransferService {
           throwIfGone(signal);
           const key = root ? `${root}/${o.path}` : o.path;
           areas.assertOutside(key, 'object'); // also for objects committed after the check above
-          const blocks = await this.ds.getRepository(ObjectBlockEntity).find({ where: { objectId: o.objectId } });
-          const read = await this.reader.prepare(o, blocks, { start: 0, end: o.size - 1 });
+          // The object and its blocks of one version, read together (it may have been overwritten
+          // since the page was listed); an object deleted meanwhile is skipped.
+          const current = await this.objects.getWithBlocks(userId, o.objectId).catch((e: unknown) => {
+            if (e instanceof DomainError && e.code === 'DataNotFound') return null;
+            throw e;
+          });
+          if (!current || current.object.redundancy.type === 'multipartUpload') return;
+          const read = await this.reader.prepare(current.object, current.blocks, { start: 0, end: current.object.size - 1 });
           const body = await read.open();
-          await driver.write(key, body, { size: o.size, signal }).finally(() => body.destroy()); // see createPackage
+          await driver.write(key, body, { size: current.object.size, signal }).finally(() => body.destroy()); // see createPackage
         });
       } catch (e) {
         throw gone(signal) ?? e;

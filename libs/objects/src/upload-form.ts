@@ -87,20 +87,36 @@ export async function readUploadForm<I, R>(up: UploadRequest, h: FormHandlers<I,
   const middleware = multer(options).any();
   const failure = await new Promise<unknown>((resolve) => middleware(req as never, {} as never, (e?: unknown) => resolve(e)));
   form.stop(); // a part handler still waiting for the info must not start work now
+  // A body that is not what was signed is Unauthorized whatever else is wrong with it (spec §2): once
+  // the rest of it has been drained, its hash decides between 401 and the form's own error.
+  let bodyHex: string | undefined;
+  const mismatch = async () => bodyHash !== undefined && (await bodyEnded(req)) && (bodyHex ??= bodyHash.digest('hex')) !== up.pendingPayloadSha256;
+  const payloadMismatch = () => unauthorized('payload hash mismatch: the body does not match x-amz-content-sha256');
   if (failure !== undefined && failure !== null) {
     // busboy refused the headers before reading anything (no boundary…): the body is still unread.
     if (!req.readableEnded) req.resume();
-    throw formError(failure, h.maxFiles, form);
+    const err = formError(failure, h.maxFiles, form);
+    throw (await mismatch()) ? payloadMismatch() : err;
   }
   try {
     const done = await form.finish(req);
-    if (bodyHash && bodyHash.digest('hex') !== up.pendingPayloadSha256)
-      throw unauthorized('payload hash mismatch: the body does not match x-amz-content-sha256');
+    if (await mismatch()) throw payloadMismatch();
     return done;
   } catch (e) {
     await form.discardAll();
+    if (!(e instanceof DomainError && e.code === 'Unauthorized') && (await mismatch())) throw payloadMismatch();
     throw e;
   }
+}
+
+/** Resolves true once the request body has been read to its end, false if the connection closed first. */
+function bodyEnded(req: IncomingMessage): Promise<boolean> {
+  if (req.readableEnded) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    req.once('end', () => resolve(true));
+    req.once('close', () => resolve(req.readableEnded));
+    req.resume();
+  });
 }
 
 /**

@@ -1,4 +1,5 @@
-import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AppConfig } from '#config';
 
@@ -17,7 +18,7 @@ type ServerLimits = Pick<
  * - an idle timeout instead: a socket with no byte in either direction for JCS_IDLE_TIMEOUT_MS (a
  *   stalled body, a client that stopped reading a download) is closed;
  * - the headers must arrive within JCS_HEADERS_TIMEOUT_MS (slow-headers attacks) and fit in
- *   JCS_MAX_HEADER_BYTES (431 otherwise); an idle keep-alive connection is closed after
+ *   JCS_MAX_HEADER_BYTES (400 BadArgument otherwise); an idle keep-alive connection is closed after
  *   JCS_KEEPALIVE_TIMEOUT_MS; connections beyond JCS_MAX_CONNECTIONS are refused (closed at once).
  * `Expect: 100-continue` is left to the edge (checkContinue below). Node reads these properties per
  * connection, and the headers check runs on the connections-checking interval, which is why that
@@ -39,13 +40,27 @@ export function applyServerLimits(server: Server, limits: ServerLimits): void {
   // request is authenticated, or by the JSON body reader when the signature needs the body; any other
   // answer is final and needs no body.
   server.on('checkContinue', (req, res) => server.emit('request', req, res));
+  // A client that half-closes after its request (FIN once the body is sent, as `nc -N` and some
+  // HTTP/1.0 tools do) still gets its answer: by default Node aborts the request on the FIN and
+  // closes the socket before an asynchronous handler can answer. The socket ends after the response.
+  (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  // The idle timeout is for a peer that stalls; a complete request whose answer the gateway is still
+  // working on (a multipart completion hashing a large object, a package import) is not idle on the
+  // client's side, and nothing is waiting to be written: keep it. Anything else (a stalled body, a
+  // client that stopped reading a download) is closed.
+  server.on('timeout', (socket: Socket) => {
+    const res = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+    const working = res !== undefined && !res.writableEnded && res.req?.complete === true && socket.writableLength === 0;
+    if (!working) socket.destroy();
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, limits.JCS_MAX_HEADER_BYTES));
 }
 
 /**
- * What Node would answer to a request it cannot parse, as a contract envelope: 431 for oversized
- * headers, 408 for headers that took too long, 400 for the rest; nothing when a response is already
- * under way or the peer is gone.
+ * What Node would answer to a request it cannot parse, as a contract envelope: `BadArgument` with the
+ * contract's status 400 (as S3 answers RequestHeaderSectionTooLarge and RequestTimeout with 400),
+ * saying whether the headers were too large, too slow or malformed; nothing when a response is
+ * already under way or the peer is gone.
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, maxHeaderBytes: number): void {
   const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
@@ -53,12 +68,13 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, maxHeader
     socket.destroy();
     return;
   }
-  const [status, message] =
+  const status = 400;
+  const message =
     err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, `request headers are larger than ${maxHeaderBytes} bytes`]
+      ? `request headers are larger than ${maxHeaderBytes} bytes`
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'request headers did not arrive in time']
-        : [400, 'malformed HTTP request'];
+        ? 'request headers did not arrive in time'
+        : 'malformed HTTP request';
   const body = JSON.stringify({ code: 'BadArgument', message, data: null });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
