@@ -232,7 +232,8 @@ describe('fuzz: hostile requests over every /v1 route', () => {
   /** The contract violation in one exchange, or null. */
   function violation(c: FuzzCase, out: RawOutcome): { kind: string; detail: string } | null {
     // Cut, stalled or mis-framed bodies, and broken forms, may end with a closed connection instead of an answer.
-    const mayHang = c.body !== undefined && (c.after === 'stall' || c.after === 'end' || c.lengthLie !== undefined || c.mayClose === true);
+    // A client that half-closes (FIN) before the answer counts as gone, as nginx's 499 does: no answer is owed.
+    const mayHang = c.after === 'end' || (c.body !== undefined && (c.after === 'stall' || c.lengthLie !== undefined || c.mayClose === true));
     if (out.kind === 'noResponse') {
       // Authentication needs only the head: a request that is not correctly signed is refused (401) even
       // while its body never arrives.

@@ -40,10 +40,8 @@ export function applyServerLimits(server: Server, limits: ServerLimits): void {
   // request is authenticated, or by the JSON body reader when the signature needs the body; any other
   // answer is final and needs no body.
   server.on('checkContinue', (req, res) => server.emit('request', req, res));
-  // A client that half-closes after its request (FIN once the body is sent, as `nc -N` and some
-  // HTTP/1.0 tools do) still gets its answer: by default Node aborts the request on the FIN and
-  // closes the socket before an asynchronous handler can answer. The socket ends after the response.
-  (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  // A FIN from the client before the answer is taken as the client gone (as nginx's 499 does; Node's
+  // default, kept on purpose): work for it stops (imports, completions) instead of going on for no one.
   // The idle timeout is for a peer that stalls; a complete request whose answer the gateway is still
   // working on (a multipart completion hashing a large object, a package import) is not idle on the
   // client's side, and nothing is waiting to be written: keep it. Anything else (a stalled body, a

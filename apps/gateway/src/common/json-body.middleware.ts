@@ -8,10 +8,14 @@ import type { AuthedRequest } from '../auth/tenant.js';
 import { parseContentType, type MediaType } from './content-type.js';
 import { expectsContinue } from './http-server.js';
 
+/** The routes whose body is a `multipart/form-data` upload (express matches paths case-insensitively). */
+const FORM_ROUTES = new Set(['/v1/object/upload', '/v1/object/uploadpart']);
+
 /** How many bodies of JCS_MAX_JSON_BODY bytes may be read at once before their signature is decided. */
 const UNVERIFIED_BUDGET = 8;
 
-const tooLarge = (limit: number) => new DomainError('BadArgument', `request body is larger than ${limit} bytes`, 413);
+// QuotaExceeded 413, as for an object over JCS_MAX_OBJECT_SIZE: the contract's code for "too large".
+const tooLarge = (limit: number) => new DomainError('QuotaExceeded', `request body is larger than ${limit} bytes`, 413);
 
 /**
  * The body step of the edge, after authentication: JSON routes take `application/json` in UTF-8
@@ -42,7 +46,12 @@ export class JsonBodyMiddleware implements NestMiddleware {
       // Only an authenticated request learns anything about its body; a signature still waiting for
       // the body's hash is completed first (it always has a JSON content type, see SigV4Middleware).
       const authenticated = req.tenant !== undefined;
-      if (authenticated && type?.type === 'multipart/form-data') return next();
+      if (authenticated && type?.type === 'multipart/form-data') {
+        // Only the upload routes read forms (and check their pending payload hash themselves); on any
+        // other route a form would go unread and its signed hash unchecked.
+        if (FORM_ROUTES.has(req.path.toLowerCase().replace(/\/+$/, ''))) return next();
+        throw badArgument('unsupported content type: multipart/form-data is for /v1/object/upload and /v1/object/uploadPart');
+      }
       if (authenticated) assertJsonUtf8(type);
       const limit = this.config.JCS_MAX_JSON_BODY;
       const overLimit = () => (authenticated ? tooLarge(limit) : unverifiable(limit));
