@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { filesUnder } from './support/contract.js';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { newPackage, uploadFiles } from './support/objects.js';
 
@@ -39,13 +40,6 @@ const obs = (endpoint: string) => ({
 });
 
 /** Every regular file under `dir` (recursively; none if it does not exist). */
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => path.join(e.parentPath, e.name));
-}
-
 /** Polls `check` until it holds (bounded: ~30 s), for effects that follow an event asynchronously. */
 async function eventually(what: string, check: () => Promise<boolean> | boolean, tries = 300): Promise<void> {
   for (let i = 0; i < tries; i++) {
@@ -358,7 +352,7 @@ describe('tenant boundary (issue 7)', () => {
         last = n;
         return steady >= 20;
       });
-      const written = filesUnder(out);
+      const written = filesUnder(out).map((f) => path.join(out, f));
       expect(written.length).toBeLessThan(2000);
       // Files already written stay, each complete; a partial (temp) file never does.
       for (const f of written) {

@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { STATUS_OF_CODE } from './support/contract.js';
 import { dropGatewayData, launchGatewayProcess, type GatewayInstance } from './support/gateway-process.js';
 import { fuzzCase, hostileInput, type FuzzCase, type FuzzIds } from './support/fuzz-requests.js';
 import { canonicalQueryOf, sendRaw, signRaw, type RawOutcome, type RawRequest } from './support/raw-signed-http.js';
@@ -29,16 +30,6 @@ const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : randomBytes
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 2400);
 const SURVEY = process.env.FUZZ_SURVEY === '1';
 const BATCH = 8; // requests in flight at once
-const STATUS_OF_CODE: Record<string, number[]> = {
-  OK: [200],
-  BadArgument: [400],
-  Unauthorized: [401, 403],
-  DataNotFound: [404],
-  TaskNotFound: [404],
-  DataExists: [409],
-  QuotaExceeded: [413, 507],
-  OperationFailed: [500, 502, 503],
-};
 const ROUTES_OF_DOWNLOAD = new Set(['/v1/object/download', '/v1/object/downloadByPath']);
 const STACK = /\n\s*at\s|\bat [\w$.<>]+ \(|[\w/.-]+\.(ts|js):\d+/;
 const SQL = /\b(select|insert|update|delete)\b[^.]*\b(from|into|set|where)\b|violates|syntax error|relation "|column "|invalid byte sequence|invalid input syntax|duplicate key|QueryFailedError|\bpg_|\$\d\b/i;

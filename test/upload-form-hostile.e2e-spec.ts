@@ -1,43 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
 import path from 'node:path';
+import { STATUS_OF_CODE, filesUnder } from './support/contract.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway-process.js';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { newPackage } from './support/objects.js';
 import { buildForm, rawRequest, signedHeaders, type BuiltForm, type RawOutcome, type RawPart } from './support/raw-http.js';
 import type { SignedClient } from './support/signed-client.js';
 
-/** Every file below a directory (relative paths); none when it does not exist. */
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(path.relative(dir, p));
-    }
-  };
-  try {
-    walk(dir);
-  } catch {
-    /* absent */
-  }
-  return out;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** HTTP status of each contract code (spec §1); 5xx codes are not expected from a form at all. */
-const STATUS_OF: Record<string, number[]> = {
-  OK: [200],
-  BadArgument: [400],
-  Unauthorized: [401, 403],
-  DataNotFound: [404],
-  DataExists: [409],
-  QuotaExceeded: [413, 507],
-};
 
 /** A response that is a contract envelope whose status is its code's, and not a 5xx. */
 function expectEnvelope(o: RawOutcome): { code: string; data: any } {
@@ -45,7 +17,7 @@ function expectEnvelope(o: RawOutcome): { code: string; data: any } {
   expect(o.status).toBeLessThan(500);
   const env = JSON.parse(o.body.toString('utf8'));
   expect(Object.keys(env).sort()).toEqual(['code', 'data', 'message']);
-  expect(STATUS_OF[env.code]).toContain(o.status);
+  expect(STATUS_OF_CODE[env.code]).toContain(o.status);
   if (env.code !== 'OK') expect(env.data).toBeNull();
   return env;
 }

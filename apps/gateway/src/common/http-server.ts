@@ -47,8 +47,8 @@ export function applyServerLimits(server: Server, limits: ServerLimits): void {
   // client's side, and nothing is waiting to be written: keep it. Anything else (a stalled body, a
   // client that stopped reading a download) is closed.
   server.on('timeout', (socket: Socket) => {
-    const res = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-    const working = res !== undefined && !res.writableEnded && res.req?.complete === true && socket.writableLength === 0;
+    const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    const working = res != null && !res.writableEnded && res.req?.complete === true && socket.writableLength === 0;
     if (!working) socket.destroy();
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, limits.JCS_MAX_HEADER_BYTES));
