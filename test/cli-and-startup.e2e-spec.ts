@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './support/ports.js';
 import { BASE_DATABASE_URL, dropDatabase } from './support/gateway.js';
 import { SignedClient } from './support/signed-client.js';
 
@@ -75,7 +76,7 @@ describe('CLI and start-up', () => {
     let port = 0;
 
     beforeAll(async () => {
-      port = 20000 + Math.floor(Math.random() * 20000);
+      port = await freePort();
       child = spawn('node', [GATEWAY, '--with-worker'], { env: { ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout!.on('data', (d) => (output += d));
       child.stderr!.on('data', (d) => (output += d));
@@ -105,7 +106,7 @@ describe('CLI and start-up', () => {
   it('creates the admin tenant on first start with an empty database, saved with mode 0600', async () => {
     const freshDb = `jcs_test_admin_${randomBytes(4).toString('hex')}`;
     const freshDir = mkdtempSync(path.join(tmpdir(), 'jcs-admin-'));
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     const child = spawn('node', [GATEWAY], {
       env: { ...env, DATABASE_URL: Object.assign(new URL(BASE_DATABASE_URL), { pathname: '/' + freshDb }).toString(), JCS_DATA_DIR: freshDir, PORT: String(port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BASE_DATABASE_URL, dropDatabase } from './gateway.js';
 import { SignedClient } from './signed-client.js';
+import { freePort } from './ports.js';
 
 const GATEWAY = path.resolve(import.meta.dirname, '../../apps/gateway/src/main.js');
 
@@ -32,7 +33,7 @@ export interface GatewayProcessOptions {
 export async function startGatewayProcess(env: Record<string, string> = {}, opts: GatewayProcessOptions = {}): Promise<GatewayProcess> {
   const dbName = `jcs_test_proc_${randomBytes(4).toString('hex')}`;
   const dataDir = mkdtempSync(path.join(tmpdir(), 'jcs-proc-'));
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
   const dbUrl = Object.assign(new URL(BASE_DATABASE_URL), { pathname: '/' + dbName });
   if (opts.databasePassword !== undefined) dbUrl.password = opts.databasePassword;
   const databaseUrl = dbUrl.toString();
@@ -134,7 +135,7 @@ export async function launchGatewayProcess(opts: GatewayInstanceOptions = {}): P
     ...opts.env,
   };
   for (let attempt = 0; ; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     const child = spawn(process.execPath, [GATEWAY, ...(opts.args ?? [])], { env: { ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
