@@ -5,7 +5,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { GarbageCollector } from '#objects';
 import { PROCESS_INSTANCE_ID } from '#shard-store';
-import { startWorker } from '../apps/worker/src/bootstrap.js';
+import { startWorker } from '#worker';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { download, fullHashOf, newPackage, uploadFiles, uploadForm } from './support/objects.js';
 

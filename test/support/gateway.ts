@@ -7,7 +7,7 @@ import pg from 'pg';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { TenantsService } from '#auth';
 import { loadConfig, type AppConfig } from '#config';
-import { createGatewayApp } from '../../apps/gateway/src/bootstrap.js';
+import { createGatewayApp } from '#gateway';
 import { SignedClient } from './signed-client.js';
 
 export const BASE_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

@@ -4,7 +4,7 @@ import { loadConfig, resolveMasterKey } from '#config';
 import { pingRedis } from '#core';
 import { ensureDatabase } from '#db';
 import { createGatewayApp, ensureAdmin } from './bootstrap.js';
-import { startWorker } from '../../worker/src/bootstrap.js';
+import { startWorker } from '#worker';
 
 /**
  * `node dist/apps/gateway/src/main.js [--with-worker]`. Start-up failures print one clear line (what is

@@ -4,7 +4,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { DomainError, badArgument, operationFailed } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import type { ObjectBlockEntity, ObjectEntity } from '#db';
-import { ShardRegistry, type ShardStore } from '#shard-store';
+import { ShardRegistry, fullHash, type ShardStore } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { spanToSegments, type Span } from './byte-range.js';
 
@@ -166,7 +166,7 @@ class VerifyingTap extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
-    if ('Full' + this.hash.digest('hex').toUpperCase() !== this.fileHash) {
+    if (fullHash(this.hash.digest()) !== this.fileHash) {
       this.onMismatch();
       cb(operationFailed(`shard ${this.fileHash} is damaged: its bytes do not match its hash`));
       return;

@@ -227,6 +227,24 @@ export class ObjectsService {
     return withBlocksFromRow(rows[0]);
   }
 
+  /**
+   * A page of a package's objects in path order (after `after`, at most `limit`), each with its blocks,
+   * in one statement: one consistent version per object, as `getWithBlocks`, for a whole page.
+   */
+  async pageWithBlocks(
+    userId: number,
+    packageId: number,
+    after: string | null,
+    limit: number,
+  ): Promise<Array<{ object: ObjectEntity; blocks: ObjectBlockEntity[] }>> {
+    const rows = await this.ds.query(
+      `${WITH_BLOCKS} WHERE o.user_id = $1 AND o.package_id = $2 AND ($3::text IS NULL OR o.path > $3)
+       GROUP BY o.object_id ORDER BY o.path LIMIT $4`,
+      [userId, packageId, after, limit],
+    );
+    return rows.map(withBlocksFromRow);
+  }
+
   /** An object's blocks alone. To read an object, use `getWithBlocks` (one snapshot for both). */
   async blocksOf(objectId: number): Promise<ObjectBlockEntity[]> {
     return this.ds.getRepository(ObjectBlockEntity).find({ where: { objectId }, order: { index: 'ASC', userSpaceId: 'ASC' } });

@@ -2,8 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
-import { DomainError, assertValidName, assertValidObjectPath, badArgument, dataExists, forEachBounded, notFound, operationFailed } from '#common';
-import { ObjectEntity, PackageEntity } from '#db';
+import { assertValidName, assertValidObjectPath, badArgument, dataExists, forEachBounded, notFound, operationFailed } from '#common';
+import { PackageEntity } from '#db';
 import { PackagesService, type PackageView } from '#packages';
 import { ShardRegistry, type StagedShard } from '#shard-store';
 import { assertSafePrefix, type StorageEntry } from '#storage';
@@ -145,22 +145,15 @@ export class PackageTransferService {
     const driver = this.drivers.driverFor(space);
     for await (const page of this.packageObjects(userId, req.packageId)) {
       throwIfGone(signal);
-      const readable = page.filter((o) => o.redundancy.type !== 'multipartUpload');
+      const readable = page.filter((o) => o.object.redundancy.type !== 'multipartUpload');
       try {
-        await forEachBounded(readable, CONCURRENCY, async (o) => {
+        await forEachBounded(readable, CONCURRENCY, async ({ object, blocks }) => {
           throwIfGone(signal);
-          const key = root ? `${root}/${o.path}` : o.path;
+          const key = root ? `${root}/${object.path}` : object.path;
           areas.assertOutside(key, 'object'); // also for objects committed after the check above
-          // The object and its blocks of one version, read together (it may have been overwritten
-          // since the page was listed); an object deleted meanwhile is skipped.
-          const current = await this.objects.getWithBlocks(userId, o.objectId).catch((e: unknown) => {
-            if (e instanceof DomainError && e.code === 'DataNotFound') return null;
-            throw e;
-          });
-          if (!current || current.object.redundancy.type === 'multipartUpload') return;
-          const read = await this.reader.prepare(current.object, current.blocks, { start: 0, end: current.object.size - 1 });
+          const read = await this.reader.prepare(object, blocks, { start: 0, end: object.size - 1 });
           const body = await read.open();
-          await driver.write(key, body, { size: current.object.size, signal }).finally(() => body.destroy()); // see createPackage
+          await driver.write(key, body, { size: object.size, signal }).finally(() => body.destroy()); // see createPackage
         });
       } catch (e) {
         throw gone(signal) ?? e;
@@ -168,21 +161,17 @@ export class PackageTransferService {
     }
   }
 
-  /** The package's objects in path order, a page at a time (a package may hold millions). */
-  private async *packageObjects(userId: number, packageId: number): AsyncGenerator<ObjectEntity[]> {
+  /**
+   * The package's objects in path order with their blocks, a page at a time (a package may hold
+   * millions); each page is one statement, so every object comes with the blocks of its version.
+   */
+  private async *packageObjects(userId: number, packageId: number) {
     let after: string | null = null;
     for (;;) {
-      const qb = this.ds
-        .getRepository(ObjectEntity)
-        .createQueryBuilder('o')
-        .where('o.user_id = :userId AND o.package_id = :packageId', { userId, packageId })
-        .orderBy('o.path', 'ASC')
-        .take(EXPORT_PAGE);
-      if (after !== null) qb.andWhere('o.path > :after', { after });
-      const page = await qb.getMany();
+      const page = await this.objects.pageWithBlocks(userId, packageId, after, EXPORT_PAGE);
       if (page.length) yield page;
       if (page.length < EXPORT_PAGE) return;
-      after = page[page.length - 1].path;
+      after = page[page.length - 1]!.object.path;
     }
   }
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from '@jest/globals';
-import { startS3rver, type RunningS3rver } from '../../../test/support/s3rver.js';
+import { startS3rver, type RunningS3rver } from '#test-support/s3rver';
 import { runDriverContract, runRemoteFailureContract } from './driver.contract.js';
 import { ObsDriver } from './obs-driver.js';
 
