@@ -129,6 +129,34 @@ describe('SigV4 authentication over HTTP (spec §2)', () => {
     expect401(await t.client.get('/v1/bucket/listAll'));
   });
 
+  /** Polls until `check` holds: a notification crosses two connections, so "at once" means within moments, not 60 s of cache. */
+  const eventually = async (check: () => Promise<boolean>) => {
+    for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) if (await check()) return true;
+    return check();
+  };
+
+  it('drops a cached key revoked elsewhere (plain SQL, as the CLI or another gateway would) well before the cache would expire', async () => {
+    const t = await gw.tenant();
+    for (let i = 0; i < 3; i++) expect((await t.client.get('/v1/bucket/listAll')).status).toBe(200); // cached now
+    await gw.sql('UPDATE access_keys SET revoke_time = now() WHERE access_key_id = $1', [t.accessKey]);
+    expect(await eventually(async () => (await t.client.get('/v1/bucket/listAll')).status === 401)).toBe(true);
+    expect401(await t.client.get('/v1/bucket/listAll'));
+  });
+
+  it('forgets every cached key when its listener connection is cut, so a revocation it could not hear still applies', async () => {
+    const t = await gw.tenant();
+    for (let i = 0; i < 3; i++) expect((await t.client.get('/v1/bucket/listAll')).status).toBe(200);
+    const cut = await gw.sql(
+      "SELECT pg_terminate_backend(pid) AS cut FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'jcs-access-key-cache'",
+    );
+    expect(cut).toEqual([{ cut: true }]);
+    await gw.sql('UPDATE access_keys SET revoke_time = now() WHERE access_key_id = $1', [t.accessKey]);
+    expect(await eventually(async () => (await t.client.get('/v1/bucket/listAll')).status === 401)).toBe(true);
+    // The listener comes back and the cache serves again: another tenant keeps working throughout.
+    expect(await eventually(async () => (await gw.sql("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'jcs-access-key-cache' AND query ILIKE 'LISTEN%'")).length === 1)).toBe(true);
+    expect((await a.client.get('/v1/bucket/listAll')).status).toBe(200);
+  });
+
   it('accepts requests signed by curl --aws-sigv4 (as the README shows), raw query included', async () => {
     const { execFile } = await import('node:child_process');
     const { promisify } = await import('node:util');

@@ -1,12 +1,12 @@
-import { Module, RequestMethod, ValidationPipe, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { Inject, Module, RequestMethod, ValidationPipe, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
-import { randomUUID } from 'node:crypto';
+import pino, { type Logger } from 'pino';
 import type { ValidationError } from 'class-validator';
 import { AuthModule } from '#auth';
 import { BucketsModule } from '#buckets';
-import { badArgument, redactHeaders, redactQueryObject, redactUrl } from '#common';
-import type { AppConfig } from '#config';
+import { badArgument } from '#common';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { CoreModule } from '#core';
 import { ObjectsModule } from '#objects';
 import { PackagesModule } from '#packages';
@@ -15,6 +15,7 @@ import { SigV4Guard } from './auth/sigv4.guard.js';
 import { SigV4Middleware } from './auth/sigv4.middleware.js';
 import { JsonBodyMiddleware } from './common/json-body.middleware.js';
 import { queryGate } from './common/query.js';
+import { requestLog } from './common/request-log.js';
 import { BucketsController } from './buckets/buckets.controller.js';
 import { EnvelopeFilter } from './envelope/envelope.filter.js';
 import { EnvelopeInterceptor } from './envelope/envelope.interceptor.js';
@@ -30,43 +31,34 @@ function validationMessage(errors: ValidationError[]): string {
   return errors.map(first).find(Boolean) ?? 'invalid request';
 }
 
+/** One pino logger per gateway: the request log writes to it, application logs go through nestjs-pino to it. */
+const loggers = new WeakMap<AppConfig, Logger>();
+function requestLogger(config: AppConfig): Logger {
+  let logger = loggers.get(config);
+  if (!logger) loggers.set(config, (logger = pino({ level: config.LOG_LEVEL })));
+  return logger;
+}
+
 @Module({})
 export class GatewayModule implements NestModule {
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
   /**
-   * The edge, in order, before any route (and after the request logger): SigV4 from the request head
+   * The edge, in order, before any route: the request log, SigV4 from the request head
    * (no body byte read), then the JSON body (bounded, hash-checked, strictly decoded), then the query
    * gate; validation pipes come last, in the route.
    */
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(SigV4Middleware, JsonBodyMiddleware, queryGate).forRoutes({ path: '{/*splat}', method: RequestMethod.ALL });
+    consumer.apply(requestLog(requestLogger(this.config)), SigV4Middleware, JsonBodyMiddleware, queryGate).forRoutes({ path: '{/*splat}', method: RequestMethod.ALL });
   }
 
   static forRoot(config: AppConfig, masterKey: Buffer): DynamicModule {
     return {
       module: GatewayModule,
       imports: [
-        LoggerModule.forRoot({
-          pinoHttp: {
-            level: config.LOG_LEVEL,
-            genReqId: (req, res) => {
-              const given = req.headers['x-request-id'];
-              const id = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
-              res.setHeader('X-Request-Id', id);
-              return id;
-            },
-            // Presigned URLs carry their signature and credential in the query, headers carry keys and
-            // cookies: every request log line goes through the one redaction of #common.
-            serializers: {
-              req: (req: { url?: string; query?: Record<string, unknown>; headers?: Record<string, unknown> }) => {
-                if (typeof req.url === 'string') req.url = redactUrl(req.url);
-                if (req.query && typeof req.query === 'object') req.query = redactQueryObject(req.query);
-                if (req.headers) req.headers = redactHeaders(req.headers);
-                return req;
-              },
-            },
-            autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
-          },
-        }),
+        // Application logs through nestjs-pino; its per-request middleware is not mounted (forRoutes: []):
+        // requests are logged by requestLog (see there why).
+        LoggerModule.forRoot({ pinoHttp: { logger: requestLogger(config) }, forRoutes: [] }),
         CoreModule.forRoot(config, masterKey),
         AuthModule,
         BucketsModule,

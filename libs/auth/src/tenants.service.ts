@@ -5,6 +5,7 @@ import { SECRET_BOX } from '#core';
 import { SecretBox, dataExists, notFound, badArgument, rfc3339 } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { AccessKeyEntity, UserEntity, UserSpaceEntity } from '#db';
+import { AccessKeyCache, type LiveKey } from './access-key-cache.js';
 import { newAccessKeyId, newSecretKey } from './keys.js';
 
 export interface CreatedUser {
@@ -27,6 +28,7 @@ export class TenantsService {
     @InjectDataSource() private readonly ds: DataSource,
     @Inject(SECRET_BOX) private readonly box: SecretBox,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly keyCache: AccessKeyCache,
   ) {}
 
   /** Creates a user, its first access key and its default Local user space, in one transaction. */
@@ -71,15 +73,27 @@ export class TenantsService {
       .set({ revokeTime: () => 'now()' })
       .where('access_key_id = :accessKeyId AND revoke_time IS NULL', { accessKeyId })
       .execute();
+    // The trigger notifies every gateway; this one need not wait for its own notification.
+    this.keyCache.evict(accessKeyId);
     if (!res.affected) throw notFound(`access key ${accessKeyId} not found or already revoked`);
   }
 
-  /** The owner and plain secret of a live access key, or null (unknown or revoked). */
-  async lookupKey(accessKeyId: string): Promise<{ userId: number; secret: string } | null> {
-    const key = await this.ds
-      .getRepository(AccessKeyEntity)
-      .findOne({ where: { accessKeyId, revokeTime: IsNull() } });
-    return key ? { userId: key.userId, secret: this.box.open(key.secretSealed) } : null;
+  /**
+   * The owner and plain secret of a live access key, or null (unknown or revoked). Asked by every
+   * signed request: served from AccessKeyCache when it can be, else one indexed statement.
+   */
+  async lookupKey(accessKeyId: string): Promise<LiveKey | null> {
+    const hit = this.keyCache.get(accessKeyId);
+    if (hit) return hit;
+    const ticket = this.keyCache.ticket();
+    const rows: Array<{ user_id: string; secret_sealed: string }> = await this.ds.query(
+      'SELECT user_id, secret_sealed FROM access_keys WHERE access_key_id = $1 AND revoke_time IS NULL',
+      [accessKeyId],
+    );
+    if (rows.length === 0) return null;
+    const key = { userId: Number(rows[0]!.user_id), secret: this.box.open(rows[0]!.secret_sealed) };
+    this.keyCache.set(accessKeyId, key, ticket);
+    return key;
   }
 
   private async issueKey(em: EntityManager, userId: number): Promise<IssuedKey> {

@@ -73,6 +73,8 @@ export const configSchema = z.object({
   JCS_ENDPOINT_DENY: cidrList('169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32,0.0.0.0/8,::/128'),
   /** When set, every address an S3/OBS endpoint resolves to must lie in one of these CIDRs. */
   JCS_ENDPOINT_ALLOW: cidrList(''),
+  /** How long a verified access key may be served from memory (revocations reach it at once; see AccessKeyCache). 0: off. */
+  JCS_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).default(60),
   /** Files one `userSpace/createPackage` may import. */
   JCS_MAX_FILES_PER_IMPORT: z.coerce.number().int().positive().default(100000),
 });
