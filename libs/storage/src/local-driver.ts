@@ -93,7 +93,7 @@ export class LocalDriver extends CheckedStorageDriver {
     body: Readable,
     opts: WriteOptions,
   ): Promise<{ size: number }> {
-    const abs = await this.resolveKey(key);
+    const abs = await this.resolveKey(key, 'replaced');
     const dir = path.dirname(abs);
     // An exclusive write creates `key` itself (its name is private to the writer), so what a crash
     // leaves is visible under that name; otherwise a hidden temp file is renamed over `key`.
@@ -103,7 +103,9 @@ export class LocalDriver extends CheckedStorageDriver {
     try {
       // A concurrent delete may prune the freshly made folder before the file is created in it.
       for (let attempt = 0; ; attempt++) {
-        await this.makeDir(dir, key);
+        // A folder checked moments ago exists (shard folders are never pruned): creating it again is
+        // two syscalls per write for nothing. If it has gone after all, open says ENOENT and we make it.
+        if (attempt > 0 || !this.isVerified(dir)) await this.makeDir(dir, key);
         const target = opts.exclusive ? abs : path.join(dir, `.tmp-${randomBytes(12).toString('hex')}`);
         try {
           fh = await open(target, 'wx', 0o644);
@@ -143,7 +145,7 @@ export class LocalDriver extends CheckedStorageDriver {
 
   protected async moveObject(fromKey: string, toKey: string, opts: PruneOptions): Promise<void> {
     const src = await this.resolveKey(fromKey);
-    const dst = await this.resolveKey(toKey);
+    const dst = await this.resolveKey(toKey, 'replaced');
     try {
       for (let attempt = 0; ; attempt++) {
         const st = await stat(src).catch((err) => {
@@ -151,7 +153,7 @@ export class LocalDriver extends CheckedStorageDriver {
           throw err;
         });
         if (!st?.isFile()) throw new StorageKeyNotFoundError(fromKey);
-        await this.makeDir(path.dirname(dst), toKey);
+        if (attempt > 0 || !this.isVerified(path.dirname(dst))) await this.makeDir(path.dirname(dst), toKey);
         try {
           await rename(src, dst);
           break;
@@ -172,7 +174,7 @@ export class LocalDriver extends CheckedStorageDriver {
   }
 
   protected async deleteObject(key: string, opts: PruneOptions): Promise<void> {
-    const abs = await this.resolveKey(key);
+    const abs = await this.resolveKey(key, 'replaced');
     try {
       await unlink(abs);
     } catch (err) {
@@ -267,13 +269,19 @@ export class LocalDriver extends CheckedStorageDriver {
   private readonly verifiedDirs = new Map<string, number>();
   private static readonly VERIFIED_TTL_MS = 1000;
 
-  /** The absolute path of `key`, after checking that its existing components stay inside the root. */
-  private async resolveKey(key: string): Promise<string> {
+  /**
+   * The absolute path of `key`, after checking that its existing components stay inside the root.
+   * `leaf: 'replaced'`: the caller's operation never follows a symlink at the key itself (an O_EXCL
+   * create, a rename onto it, an unlink: each acts on the link, not on what it points to), so when its
+   * folder was checked recently the key itself needs no lstat.
+   */
+  private async resolveKey(key: string, leaf: 'check' | 'replaced' = 'check'): Promise<string> {
     const realRoot = await this.rootRealPath();
     const abs = path.join(this.root, ...key.split('/'));
     if (!isWithin(abs, this.root)) throw badArgument(`storage key ${JSON.stringify(key)} resolves outside the storage root`);
     const dir = path.dirname(abs);
-    if ((this.verifiedDirs.get(dir) ?? 0) > Date.now()) {
+    if (this.isVerified(dir)) {
+      if (leaf === 'replaced') return abs;
       const last = await lstat(abs).catch((err) => {
         if (isMissing(err)) return null;
         throw fsFailure('resolve', key, err);
@@ -301,6 +309,10 @@ export class LocalDriver extends CheckedStorageDriver {
       if (probe === abs || probe === dir) this.markVerified(dir);
       return abs;
     }
+  }
+
+  private isVerified(dir: string): boolean {
+    return (this.verifiedDirs.get(dir) ?? 0) > Date.now();
   }
 
   private markVerified(dir: string): void {
