@@ -21,6 +21,13 @@ import pg from 'pg';
  *   GET  /file?path=P          a file, with `Range: bytes=a-b` (206), read with 1 MiB chunks
  *   GET  /list?userID&packageID&prefix&limit
  *                              one keyset SQL page of `objects`, rows sent as JSON
+ *   POST /put?name=N           request body → its own new file, ONE fsync, nothing else (no temp
+ *                              file, no rename, no folder fsync, no metadata): the 4 KiB upload
+ *                              baseline of issue 8
+ *   GET  /sql/buckets?userID   the one SELECT bucket/listAll needs (the tenant's buckets), as JSON
+ *   GET  /sql/object?userID&packageID&path
+ *                              the one SELECT an exact listByPath needs (the object row with its
+ *                              blocks), as JSON
  *   POST|GET /s3relay?...      a minimal relay in front of S3 (see s3-relay.ts)
  *   GET  /healthz
  *
@@ -32,7 +39,8 @@ import pg from 'pg';
  */
 const ROOT = path.resolve(process.env.BASELINE_DIR ?? '.');
 const MiB = 1024 * 1024;
-const db = process.env.DATABASE_URL ? new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 2 }) : undefined;
+// As many connections as the gateway's pool (libs/db data-source), so 16 requests in flight queue alike.
+const db = process.env.DATABASE_URL ? new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 20 }) : undefined;
 
 async function durableWrite(dir: string, name: string, body: Readable, sha256 = false): Promise<number> {
   const tmp = path.join(dir, `.tmp-${randomBytes(12).toString('hex')}`);
@@ -135,30 +143,68 @@ async function list(res: http.ServerResponse, q: URLSearchParams) {
   sendJson(res, 200, { objects: rows });
 }
 
+/** The least a durable one-object upload needs: the bytes in a new file, fsynced once. */
+async function putFile(req: http.IncomingMessage, res: http.ServerResponse, q: URLSearchParams) {
+  const dir = path.join(ROOT, 'put');
+  await mkdir(dir, { recursive: true });
+  const fh = await open(path.join(dir, safeName(q.get('name') ?? 'put.bin')), 'wx', 0o644);
+  let size = 0;
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      await fh.write(chunk);
+      size += chunk.length;
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  sendJson(res, 200, { code: 'OK', message: '', data: { size } });
+}
+
+const BUCKETS_SQL = 'SELECT bucket_id AS "bucketID", name, create_time AS "createTime" FROM buckets WHERE user_id = $1 ORDER BY bucket_id';
+
+/** The object of one exact path, the tenant's only, with its blocks aggregated in the same statement. */
+const OBJECT_SQL = `SELECT o.object_id AS "objectID", o.package_id AS "packageID", o.path, o.size::text AS size, o.file_hash AS "fileHash",
+         o.redundancy, o.create_time AS "createTime", o.update_time AS "updateTime",
+         COALESCE((SELECT json_agg(json_build_object('index', b.index, 'userSpaceID', b.user_space_id, 'fileHash', b.file_hash, 'size', b.size) ORDER BY b.index, b.user_space_id)
+                   FROM object_blocks b WHERE b.object_id = o.object_id), '[]') AS blocks
+    FROM objects o WHERE o.user_id = $1 AND o.package_id = $2 AND o.path = $3`;
+
+async function sqlBuckets(res: http.ServerResponse, q: URLSearchParams) {
+  if (!db) throw new Error('DATABASE_URL is not set');
+  const { rows } = await db.query(BUCKETS_SQL, [q.get('userID')]);
+  sendJson(res, 200, { code: 'OK', message: '', data: { buckets: rows } });
+}
+
+async function sqlObject(res: http.ServerResponse, q: URLSearchParams) {
+  if (!db) throw new Error('DATABASE_URL is not set');
+  const { rows } = await db.query(OBJECT_SQL, [q.get('userID'), q.get('packageID'), q.get('path') ?? '']);
+  sendJson(res, 200, { code: 'OK', message: '', data: { objects: rows, commonPrefixes: [], isTruncated: false } });
+}
+
 /** Loaded on first use: the S3 SDK would otherwise weigh on every other figure's baseline process. */
 let relay: Promise<typeof import('./s3-relay.js')> | undefined;
 const s3relay = () => (relay ??= import('./s3-relay.js'));
 
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, q: URLSearchParams) => Promise<unknown>;
+const ROUTES: Record<string, Handler> = {
+  'POST /raw': rawUpload,
+  'POST /multipart': multipartUpload,
+  'POST /put': putFile,
+  'GET /file': sendFile,
+  'GET /list': (_req, res, q) => list(res, q),
+  'GET /sql/buckets': (_req, res, q) => sqlBuckets(res, q),
+  'GET /sql/object': (_req, res, q) => sqlObject(res, q),
+  'POST /s3relay': (req, res, q) => s3relay().then((r) => r.relayUpload(req, res, q)),
+  'GET /s3relay': (_req, res, q) => s3relay().then((r) => r.relayDownload(res, q)),
+  'GET /healthz': async (_req, res) => sendJson(res, 200, { status: 'up' }),
+};
+
 const server = http.createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://x');
   const q = url.searchParams;
-  const route = `${req.method} ${url.pathname}`;
-  const work =
-    route === 'POST /raw'
-      ? rawUpload(req, res, q)
-      : route === 'POST /multipart'
-        ? multipartUpload(req, res, q)
-        : route === 'GET /file'
-          ? sendFile(req, res, q)
-          : route === 'GET /list'
-            ? list(res, q)
-            : route === 'POST /s3relay'
-              ? s3relay().then((r) => r.relayUpload(req, res, q))
-              : route === 'GET /s3relay'
-                ? s3relay().then((r) => r.relayDownload(res, q))
-                : route === 'GET /healthz'
-                  ? Promise.resolve(sendJson(res, 200, { status: 'up' }))
-                  : Promise.resolve(sendJson(res, 404, { error: route }));
+  const route = ROUTES[`${req.method} ${url.pathname}`];
+  const work = route ? route(req, res, q) : Promise.resolve(sendJson(res, 404, { error: `${req.method} ${url.pathname}` }));
   work.catch((e: Error) => {
     if (res.headersSent) res.destroy();
     else sendJson(res, 500, { error: e.message });

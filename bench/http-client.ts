@@ -60,6 +60,17 @@ class NodeSha256 {
   }
 }
 
+/** A signed request, ready to send (see BenchClient.prepare). */
+export interface PreparedRequest {
+  method: string;
+  /** Path and query string. */
+  path: string;
+  headers: Record<string, string>;
+  body?: string | Buffer | Readable;
+  sink?: 'discard' | 'buffer';
+  timeoutMs?: number;
+}
+
 export class BenchClient {
   readonly agent: http.Agent;
   private readonly signer: SignatureV4;
@@ -82,13 +93,22 @@ export class BenchClient {
 
   async request(spec: BenchRequest): Promise<BenchResponse> {
     const t0 = performance.now();
+    return this.send(await this.prepare(spec), t0);
+  }
+
+  /**
+   * Signs a request without sending it, so a timed loop pays only for the exchange (signatures stay
+   * valid for 15 minutes). Buffer bodies with `unsignedPayload` are sent with a Content-Length and
+   * signed UNSIGNED-PAYLOAD, as streamed uploads are.
+   */
+  async prepare(spec: BenchRequest & { unsignedPayload?: boolean }): Promise<PreparedRequest> {
     const method = spec.method ?? (spec.body !== undefined ? 'POST' : 'GET');
     const query: Record<string, string> = {};
     for (const [k, v] of Object.entries(spec.query ?? {})) if (v !== undefined) query[k] = String(v);
     const headers: Record<string, string> = { host: this.url.host, ...(spec.headers ?? {}) };
     const stream = spec.body !== undefined && typeof spec.body !== 'string' && !Buffer.isBuffer(spec.body);
-    if (stream) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-    else if (spec.body !== undefined) headers['content-length'] = String(Buffer.byteLength(spec.body as string | Buffer));
+    if (stream || spec.unsignedPayload) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+    if (!stream && spec.body !== undefined) headers['content-length'] = String(Buffer.byteLength(spec.body as string | Buffer));
     const signed = await this.signer.sign({
       method,
       protocol: 'http:',
@@ -97,12 +117,25 @@ export class BenchClient {
       path: spec.path,
       query,
       headers,
-      body: stream ? undefined : spec.body,
+      body: stream || spec.unsignedPayload ? undefined : spec.body,
     });
     const qs = Object.entries(query)
       .map(([k, v]) => `${rfc3986(k)}=${rfc3986(v)}`)
       .join('&');
+    return {
+      method,
+      path: spec.path + (qs ? '?' + qs : ''),
+      headers: signed.headers as Record<string, string>,
+      body: spec.body,
+      sink: spec.sink,
+      timeoutMs: spec.timeoutMs,
+    };
+  }
 
+  /** Sends a prepared request; `ms` counts from `t0` (default: now, i.e. signing excluded). */
+  send(p: PreparedRequest, t0 = performance.now()): Promise<BenchResponse> {
+    const stream = p.body !== undefined && typeof p.body !== 'string' && !Buffer.isBuffer(p.body);
+    const timeoutMs = p.timeoutMs ?? 300_000;
     let sentMs = NaN;
     return new Promise<BenchResponse>((resolve, reject) => {
       const req = http.request(
@@ -110,14 +143,14 @@ export class BenchClient {
           agent: this.agent,
           host: this.url.hostname,
           port: Number(this.url.port),
-          method,
-          path: spec.path + (qs ? '?' + qs : ''),
-          headers: signed.headers,
+          method: p.method,
+          path: p.path,
+          headers: p.headers,
         },
         (res) => {
           let bytes = 0;
           const chunks: Buffer[] = [];
-          const keep = spec.sink !== 'discard';
+          const keep = p.sink !== 'discard';
           res.on('data', (c: Buffer) => {
             bytes += c.length;
             if (keep) chunks.push(c);
@@ -135,15 +168,15 @@ export class BenchClient {
           res.on('error', reject);
         },
       );
-      req.setTimeout(spec.timeoutMs ?? 300_000, () => req.destroy(new Error(`${method} ${spec.path}: no answer in ${spec.timeoutMs ?? 300_000} ms`)));
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`${p.method} ${p.path}: no answer in ${timeoutMs} ms`)));
       req.on('error', reject);
       req.on('finish', () => (sentMs = performance.now() - t0));
       if (stream) {
-        const body = spec.body as Readable;
+        const body = p.body as Readable;
         body.on('error', (e) => req.destroy(e));
         body.pipe(req);
       } else {
-        req.end(spec.body);
+        req.end(p.body);
       }
     });
   }

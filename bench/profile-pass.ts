@@ -8,6 +8,7 @@ import { summariseProfile, type ProfileSummary } from './profile.js';
 import { downloadBig, uploadBig, type BigObject } from './scenarios/big-object.js';
 import { rangedRead, randomOffsets } from './scenarios/ranged.js';
 import { gatewayDownload, gatewayUpload, S3_PROFILE_SEED, type S3SpaceInputs } from './scenarios/s3-space.js';
+import { prepareDownloads, prepareMeta, prepareUploads, runLoad, shardFilesOf, type RequestCostInputs } from './scenarios/request-cost.js';
 import { smallObjectsRun } from './scenarios/small-objects.js';
 
 function ask(child: ChildProcess, msg: object, replyKey: string): Promise<unknown> {
@@ -46,6 +47,18 @@ export interface ProfileInputs {
   flatPackageID?: number;
   treePackageID?: number;
   s3Space?: S3SpaceInputs;
+  requestCost?: RequestCostInputs;
+}
+
+/** The profiling runs of the request-cost workloads: as measured, 16 in flight for throughput, 1 for latency. */
+const PROFILE_REQUESTS = 400;
+
+/** All must answer 200: a profile of failures would explain nothing. */
+async function allOk(client: BenchClient, reqs: Awaited<ReturnType<typeof prepareMeta>>, concurrency: number): Promise<void> {
+  const load = await runLoad(client, reqs, concurrency);
+  if (load.errors.length) throw new Error(`profiling workload: ${load.errors[0]}`);
+  const bad = load.responses.find((r) => r.status !== 200);
+  if (bad) throw new Error(`profiling workload: HTTP ${bad.status} ${bad.body?.toString('utf8').slice(0, 200)}`);
 }
 
 /**
@@ -58,7 +71,7 @@ export async function profileWorkloads(ctx: BenchContext, which: Set<string>, in
   await ctx.env.stop(ctx.gateway);
   const gateway = await ctx.env.startGateway({ profile: true });
   ctx.gateway = gateway;
-  const client = new BenchClient(gateway.url, ctx.env.adminCredentials());
+  const client = new BenchClient(gateway.url, ctx.env.adminCredentials(), { maxSockets: 16 });
   const out: Record<string, ProfileSummary> = {};
   try {
     const run = async (name: string, work: () => Promise<unknown>) => {
@@ -72,7 +85,7 @@ export async function profileWorkloads(ctx: BenchContext, which: Set<string>, in
         log(`  ${name}.cpuprofile copied to ${keep}`);
       }
     };
-    const { bigPackageID, object, flatPackageID, treePackageID, s3Space } = inputs;
+    const { bigPackageID, object, flatPackageID, treePackageID, s3Space, requestCost: rc } = inputs;
     if (which.has('upload') && bigPackageID) await run('upload', () => uploadBig(client, 'gateway', gateway.pid, bigPackageID, ctx.bigSize));
     if (which.has('download') && object) await run('download', () => downloadBig(client, 'gateway', gateway.pid, object));
     if (which.has('ranged') && object)
@@ -93,6 +106,21 @@ export async function profileWorkloads(ctx: BenchContext, which: Set<string>, in
         for (let i = 0; i < 10; i++)
           ok(await client.request({ path: '/v1/object/listByPath', query: { packageID: treePackageID, path: '', isPrefix: true, noRecursive: true, maxKeys: 1000 } }));
       });
+    // Requests are signed before the profiler starts, so the profile holds the server's work only.
+    if (which.has('smallUpload') && rc) {
+      const { reqs } = await prepareUploads(client, 'gateway', rc.packageID, 'rc-profile', PROFILE_REQUESTS);
+      await run('smallUpload', () => allOk(client, reqs, 16));
+    }
+    if (which.has('smallDownload') && rc) {
+      const shards = shardFilesOf(ctx.env.dataDir, new Set(rc.objects.map((o) => o.fileHash)));
+      const reqs = await prepareDownloads(client, 'gateway', rc.packageID, rc.objects, shards, PROFILE_REQUESTS);
+      await run('smallDownload', () => allOk(client, reqs, 16));
+    }
+    for (const call of ['listAll', 'listByPath'] as const)
+      if (which.has(call) && rc) {
+        const reqs = await prepareMeta(client, 'gateway', call, rc, PROFILE_REQUESTS);
+        await run(call, () => allOk(client, reqs, 1));
+      }
     // The S3 space (and its s3rver) outlive the restart: the space is in the database.
     if (which.has('s3SpaceUpload') && s3Space) await run('s3SpaceUpload', () => gatewayUpload(client, s3Space, S3_PROFILE_SEED, 's3/profile.bin'));
     if (which.has('s3SpaceDownload') && s3Space) await run('s3SpaceDownload', () => gatewayDownload(client, s3Space.objectID, s3Space.size));

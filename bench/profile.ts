@@ -19,6 +19,12 @@ export interface ProfileSummary {
   idleMs: number;
   /** Self time grouped by who owns the code (gateway code, a package, Node internals, GC, ...). */
   byOwner: Array<{ owner: string; selfMs: number; pctOfBusy: number }>;
+  /**
+   * The same time with Node internals and native frames charged to the nearest package or gateway
+   * frame that called them (a socket `writev` under `pg` is pg's, under the HTTP response Node's own
+   * `node:_http_*` if nothing else called it): who asked for the work.
+   */
+  byCallingOwner: Array<{ owner: string; selfMs: number; pctOfBusy: number }>;
   /** Functions with the most self time. */
   /** `caller` is given for native frames (`update`, `writev`, ...), which say little on their own. */
   topFunctions: Array<{ fn: string; at: string; owner: string; caller?: string; selfMs: number; pctOfBusy: number }>;
@@ -57,6 +63,20 @@ export function summariseProfile(file: string, top = 15): ProfileSummary {
     }
     return undefined;
   };
+  /** Owner of the nearest frame above (or at) `id` that is neither native nor Node's own. */
+  const callingOwner = new Map<number, string>();
+  const callingOwnerOf = (id: number): string => {
+    const known = callingOwner.get(id);
+    if (known !== undefined) return known;
+    const cf = byId.get(id)!.callFrame;
+    const own = ownerOf(cf.url, cf.functionName);
+    const parent = parentOf.get(id);
+    // Node's HTTP/stream/fs internals and native calls stand for whoever called them; at the root,
+    // the frame keeps its own owner (e.g. an HTTP parser callback with no package above it).
+    const out = (own.startsWith('node:') || own === '(native)') && parent !== undefined && byId.get(parent)!.callFrame.functionName !== '(root)' ? callingOwnerOf(parent) : own;
+    callingOwner.set(id, out === '(root)' ? own : out);
+    return callingOwner.get(id)!;
+  };
   const selfUs = new Map<number, number>();
   for (let i = 0; i < p.samples.length; i++) {
     const dt = p.timeDeltas[i + 1] ?? 0;
@@ -64,6 +84,7 @@ export function summariseProfile(file: string, top = 15): ProfileSummary {
   }
   const fns = new Map<string, { fn: string; at: string; owner: string; caller?: string; us: number }>();
   const owners = new Map<string, number>();
+  const callers = new Map<string, number>();
   let idleUs = 0;
   let totalUs = 0;
   for (const [id, us] of selfUs) {
@@ -82,6 +103,8 @@ export function summariseProfile(file: string, top = 15): ProfileSummary {
     e.us += us;
     fns.set(key, e);
     owners.set(owner, (owners.get(owner) ?? 0) + us);
+    const co = callingOwnerOf(id);
+    callers.set(co, (callers.get(co) ?? 0) + us);
   }
   const busy = Math.max(1, totalUs - idleUs);
   const ms = (us: number) => Number((us / 1000).toFixed(1));
@@ -90,6 +113,10 @@ export function summariseProfile(file: string, top = 15): ProfileSummary {
     wallMs: ms(p.endTime - p.startTime),
     idleMs: ms(idleUs),
     byOwner: [...owners.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 12)
+      .map(([owner, us]) => ({ owner, selfMs: ms(us), pctOfBusy: pct(us) })),
+    byCallingOwner: [...callers.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, 12)
       .map(([owner, us]) => ({ owner, selfMs: ms(us), pctOfBusy: pct(us) })),

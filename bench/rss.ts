@@ -25,6 +25,9 @@ export interface RssReport {
  * between samples). The sampler runs in the bench process, which is busy as a client: a late timer
  * only means fewer samples, never a wrong peak, thanks to VmHWM.
  */
+/** Monitors running now, per process: resetting VmHWM must not lose the peak an outer monitor owes. */
+const active = new Map<number, Set<RssMonitor>>();
+
 export class RssMonitor {
   private timer?: NodeJS.Timeout;
   private peakKiB = 0;
@@ -38,12 +41,23 @@ export class RssMonitor {
   ) {}
 
   start(): this {
+    // Monitors nest (a whole scenario, and each upload in it): before the kernel's high-water mark is
+    // reset, every monitor already running on this process folds the mark it would otherwise lose.
+    const running = active.get(this.pid) ?? new Set<RssMonitor>();
+    try {
+      const hwm = statusKiB(this.pid, 'VmHWM');
+      for (const m of running) m.peakKiB = Math.max(m.peakKiB, hwm);
+    } catch {
+      /* process gone: the scenario will report that itself */
+    }
     try {
       writeFileSync(`/proc/${this.pid}/clear_refs`, '5');
       this.hwmReset = true;
     } catch {
       this.hwmReset = false; // not our process or no procfs write access: sampling still works
     }
+    running.add(this);
+    active.set(this.pid, running);
     this.startKiB = statusKiB(this.pid, 'VmRSS');
     this.peakKiB = this.startKiB;
     this.timer = setInterval(() => this.sample(), this.intervalMs);
@@ -63,6 +77,7 @@ export class RssMonitor {
   stop(): RssReport {
     this.sample();
     clearInterval(this.timer);
+    active.get(this.pid)?.delete(this);
     let hwm: number | null = null;
     if (this.hwmReset) {
       try {
@@ -71,6 +86,9 @@ export class RssMonitor {
         hwm = null;
       }
     }
+    // An inner monitor's reset may have lowered the mark since this one started; what it folded in is
+    // in peakKiB, so the larger of the two is the peak over this monitor's whole span.
+    if (hwm !== null) hwm = Math.max(hwm, this.peakKiB);
     const mib = (k: number) => Number(((k * 1024) / MiB).toFixed(1));
     return { startMiB: mib(this.startKiB), peakSampledMiB: mib(this.peakKiB), peakHwmMiB: hwm === null ? null : mib(hwm), samples: this.n };
   }
@@ -78,3 +96,6 @@ export class RssMonitor {
 
 /** Current VmRSS of a process in MiB. */
 export const rssMiB = (pid: number) => Number(((statusKiB(pid, 'VmRSS') * 1024) / MiB).toFixed(1));
+
+/** The peak a report stands for: the sampled maximum or the kernel's mark, whichever is higher. */
+export const peakOf = (r: RssReport) => Math.max(r.peakSampledMiB, r.peakHwmMiB ?? 0);

@@ -2,14 +2,15 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { BenchContext, TargetCheck } from './context.js';
+import { check, type BenchContext, type TargetCheck } from './context.js';
 import { BenchClient } from './http-client.js';
 import { BenchEnv, log, repoRoot } from './processes.js';
 import { profileWorkloads } from './profile-pass.js';
-import { rssMiB } from './rss.js';
+import { peakOf, RssMonitor, rssMiB } from './rss.js';
 import { runBigObject } from './scenarios/big-object.js';
 import { runListing } from './scenarios/listing.js';
 import { runRanged } from './scenarios/ranged.js';
+import { runRequestCost } from './scenarios/request-cost.js';
 import { runS3Space } from './scenarios/s3-space.js';
 import { runSmallObjects } from './scenarios/small-objects.js';
 import { MiB, round } from './stats.js';
@@ -23,8 +24,8 @@ import { MiB, round } from './stats.js';
  * measured with gateway and baseline interleaved, are the figures to compare.
  *
  * Knobs (env): BENCH_ONLY (comma-separated scenarios, default all: bigObject, ranged, smallObjects,
- * listing, s3Space), BENCH_ROUNDS (5), BENCH_BIG_MIB (1024), BENCH_SMALL_OBJECTS (10000), BENCH_RANGED (1000),
- * BENCH_LIST_REQUESTS (50), BENCH_S3_MIB (256), BENCH_PROFILE (missed | all | none; default missed), BENCH_OUTPUT
+ * listing, s3Space, requestCost), BENCH_ROUNDS (5), BENCH_BIG_MIB (1024), BENCH_SMALL_OBJECTS (10000),
+ * BENCH_RANGED (1000), BENCH_LIST_REQUESTS (50), BENCH_S3_MIB (256), BENCH_REQUESTS (800, requestCost), BENCH_PROFILE (missed | all | none; default missed), BENCH_OUTPUT
  * (default bench/results/latest.json), BENCH_DATABASE_URL (maintenance DB, default
  * postgres://postgres@127.0.0.1:5432/postgres), BENCH_TMPDIR.
  */
@@ -41,7 +42,7 @@ function gitInfo() {
 }
 
 /** The scenarios, in the order they run; `ranged` reads the big object, so it brings `bigObject` along. */
-const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space'] as const;
+const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space', 'requestCost'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** BENCH_ONLY=a,b: only those scenarios (and what they depend on); unset: all of them. */
@@ -63,7 +64,22 @@ const SCENARIO_OF_FIGURE: Record<string, Scenario> = {
   smallObjects: 'smallObjects',
   listing: 'listing',
   s3Space: 's3Space',
+  requestCost: 'requestCost',
 };
+
+/** Issue 8's targets, all listed in every run (a scenario left out by BENCH_ONLY shows `ran: false`). */
+const ISSUE8_TARGETS: Array<[figure: string, target: string]> = [
+  ['requestCost.upload.concurrency1.ratio', '>= 0.5'],
+  ['requestCost.upload.concurrency16.ratio', '>= 0.5'],
+  ['requestCost.download.concurrency1.ratio', '>= 0.6'],
+  ['requestCost.download.concurrency16.ratio', '>= 0.6'],
+  ['ranged.p50Ratio', '<= 2'],
+  ['requestCost.listAll.concurrency1.p50Ratio', '<= 2'],
+  ['requestCost.listByPath.concurrency1.p50Ratio', '<= 2'],
+  ['upload.ratio', '>= 0.8'],
+  ['download.ratio', '>= 0.9'],
+  ['peakRssMiB', '<= 200'],
+];
 
 /** Which profiling workload explains which missed target. */
 const WORKLOAD_OF: Record<string, string> = {
@@ -77,7 +93,28 @@ const WORKLOAD_OF: Record<string, string> = {
   'listing.noRecursiveRoot': 'listingNoRecursive',
   's3Space.uploadRatio': 's3SpaceUpload',
   's3Space.downloadRatio': 's3SpaceDownload',
+  'ranged.p50Ratio': 'ranged',
+  'requestCost.upload.concurrency1.ratio': 'smallUpload',
+  'requestCost.upload.concurrency16.ratio': 'smallUpload',
+  'requestCost.download.concurrency1.ratio': 'smallDownload',
+  'requestCost.download.concurrency16.ratio': 'smallDownload',
+  'requestCost.listAll.concurrency1.p50Ratio': 'listAll',
+  'requestCost.listByPath.concurrency1.p50Ratio': 'listByPath',
 };
+
+/**
+ * Runs one scenario while sampling the gateway's RSS (bench/rss.ts; monitors nest, so the scenario's
+ * own per-upload monitors do not hide its peak), and records the peak against issue 8's 200 MiB.
+ */
+async function withRss<T extends { result: object; targets: TargetCheck[] }>(ctx: BenchContext, name: Scenario, run: () => Promise<T>) {
+  const rss = new RssMonitor(ctx.gateway.pid).start();
+  const out = await run();
+  const r = rss.stop();
+  const peakRssMiB = peakOf(r);
+  const rssCheck = check(`${name}.peakRssMiB`, peakRssMiB, '<=', 200, 8);
+  log(`${name}: gateway peak RSS ${peakRssMiB} MiB`);
+  return { ...out, peakRssMiB, targets: [...out.targets, rssCheck], result: { ...out.result, peakRssMiB, peakRssTarget: rssCheck.target, peakRssMet: rssCheck.met, gatewayRss: r, targets: [...out.targets, rssCheck] } };
+}
 
 async function main(): Promise<void> {
   const t0 = performance.now();
@@ -111,15 +148,26 @@ async function main(): Promise<void> {
     log(`gateway pid ${gateway.pid} at ${gateway.url} (RSS ${gatewayIdleRssMiB} MiB), baseline pid ${baseline.pid} at ${baseline.url}`);
 
     if (only.size < SCENARIOS.length) log(`BENCH_ONLY: ${[...only].join(', ')}`);
-    const big = only.has('bigObject') ? await runBigObject(ctx) : undefined;
-    const ranged = only.has('ranged') ? await runRanged(ctx, big!.object, num('BENCH_RANGED', 1000)) : undefined;
-    const small = only.has('smallObjects') ? await runSmallObjects(ctx, num('BENCH_SMALL_OBJECTS', 10_000)) : undefined;
-    const listing = only.has('listing') ? await runListing(ctx, num('BENCH_LIST_REQUESTS', 50)) : undefined;
-    const s3Space = only.has('s3Space') ? await runS3Space(ctx, num('BENCH_S3_MIB', 256) * MiB) : undefined;
+    const c = ctx;
+    const big = only.has('bigObject') ? await withRss(c, 'bigObject', () => runBigObject(c)) : undefined;
+    const ranged = only.has('ranged') ? await withRss(c, 'ranged', () => runRanged(c, big!.object, num('BENCH_RANGED', 1000))) : undefined;
+    const small = only.has('smallObjects') ? await withRss(c, 'smallObjects', () => runSmallObjects(c, num('BENCH_SMALL_OBJECTS', 10_000))) : undefined;
+    const listing = only.has('listing') ? await withRss(c, 'listing', () => runListing(c, num('BENCH_LIST_REQUESTS', 50))) : undefined;
+    const s3Space = only.has('s3Space') ? await withRss(c, 's3Space', () => runS3Space(c, num('BENCH_S3_MIB', 256) * MiB)) : undefined;
+    const requestCost = only.has('requestCost') ? await withRss(c, 'requestCost', () => runRequestCost(c, num('BENCH_REQUESTS', 800))) : undefined;
     const gatewayRssAfterMiB = rssMiB(ctx.gateway.pid);
     const measuredSeconds = round((performance.now() - t0) / 1000, 1);
 
-    const targets: TargetCheck[] = [big, ranged, small, listing, s3Space].flatMap((s) => s?.targets ?? []);
+    const ranScenarios = [big, ranged, small, listing, s3Space, requestCost].filter((s) => s !== undefined);
+    const checks: TargetCheck[] = ranScenarios.flatMap((s) => s.targets);
+    const peakRssMiB = Math.max(...ranScenarios.map((s) => s.peakRssMiB));
+    const rssOverall = check('peakRssMiB', peakRssMiB, '<=', 200, 8);
+    // Issue 8's list, in its order; one not measured in this run (BENCH_ONLY) is listed as not run.
+    const targets: Array<TargetCheck & { ran: boolean }> = ISSUE8_TARGETS.map(([figure, target]) => {
+      const found = figure === 'peakRssMiB' ? rssOverall : checks.find((t) => t.issue === 8 && t.figure === figure);
+      return found ? { ...found, ran: true } : { figure, value: null, target, met: false, issue: 8, ran: false };
+    });
+    const earlierTargets = checks.filter((t) => t.issue !== 8);
     const mode = process.env.BENCH_PROFILE ?? 'missed';
     const ran = (figure: string) => only.has(SCENARIO_OF_FIGURE[figure.split('.')[0]]);
     const workloads = new Set(
@@ -127,7 +175,7 @@ async function main(): Promise<void> {
         ? Object.entries(WORKLOAD_OF).filter(([figure]) => ran(figure)).map(([, w]) => w)
         : mode === 'none' || mode === '0'
           ? []
-          : targets.filter((t) => !t.met).map((t) => WORKLOAD_OF[t.figure]),
+          : [...targets.filter((t) => t.ran), ...earlierTargets].filter((t) => !t.met && WORKLOAD_OF[t.figure]).map((t) => WORKLOAD_OF[t.figure]),
     );
     const profiles = workloads.size
       ? await profileWorkloads(ctx, workloads, {
@@ -136,6 +184,7 @@ async function main(): Promise<void> {
           flatPackageID: listing?.packages.flat,
           treePackageID: listing?.packages.tree,
           s3Space: s3Space?.inputs,
+          requestCost: requestCost?.inputs,
         })
       : {};
 
@@ -147,8 +196,12 @@ async function main(): Promise<void> {
       durationSeconds: round((performance.now() - t0) / 1000, 1),
       measuredSeconds,
       settings: { rounds: ctx.rounds, bigObjectBytes: ctx.bigSize, s3ObjectBytes: s3Space?.result.bytes, scenarios: [...only], profile: mode },
+      /** Issue 8's targets (each figure also carries its own target and `met`). */
       targets,
       allTargetsMet: targets.every((t) => t.met),
+      peakRssMiB: { value: peakRssMiB, target: rssOverall.target, met: rssOverall.met, perScenario: { bigObject: big?.peakRssMiB, ranged: ranged?.peakRssMiB, smallObjects: small?.peakRssMiB, listing: listing?.peakRssMiB, s3Space: s3Space?.peakRssMiB, requestCost: requestCost?.peakRssMiB } },
+      /** Targets of earlier issues (3: the first benchmark, 4: S3 spaces), still measured. */
+      earlierTargets,
       figures: {
         upload: big?.result.upload,
         download: big?.result.download,
@@ -156,6 +209,7 @@ async function main(): Promise<void> {
         smallObjects: small?.result,
         listing: listing?.result,
         s3Space: s3Space?.result,
+        requestCost: requestCost?.result,
         gatewayRssMiB: { idleAfterStart: gatewayIdleRssMiB, afterScenarios: gatewayRssAfterMiB },
         baselineIdleRssMiB,
       },

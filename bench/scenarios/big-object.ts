@@ -220,6 +220,8 @@ export async function runBigObject(ctx: BenchContext) {
     check('upload.ratio', result.upload.ratio, '>=', 0.8),
     check('upload.gatewayPeakRssMiB', round(gwUp.peakRssMiB, 1), '<=', 200),
     check('download.ratio', result.download.ratio, '>=', 0.8),
+    check('upload.ratio', result.upload.ratio, '>=', 0.8, 8),
+    check('download.ratio', result.download.ratio, '>=', 0.9, 8),
   ];
   return { result, targets, object: obj, bigPackageID: packageID };
 }

@@ -58,10 +58,12 @@ export async function runRanged(ctx: BenchContext, obj: BigObject, n = 1000) {
     rangeBytes: RANGE,
     gateway,
     baseline,
+    /** Issue 8's figure: gateway p50 / plain p50 for the same ranges. */
+    p50Ratio: ratio(gateway.p50Ms, baseline.p50Ms),
     ratioP50: ratio(gateway.p50Ms, baseline.p50Ms),
     ratioP99: ratio(gateway.p99Ms, baseline.p99Ms),
     cpuRatio: ratio(gatewayCpu, baselineCpu),
   };
-  const targets: TargetCheck[] = [check('ranged.gateway.p50Ms', gateway.p50Ms, '<=', 5)];
+  const targets: TargetCheck[] = [check('ranged.gateway.p50Ms', gateway.p50Ms, '<=', 5), check('ranged.p50Ratio', result.p50Ratio, '<=', 2, 8)];
   return { result, targets };
 }

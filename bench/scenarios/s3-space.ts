@@ -312,7 +312,7 @@ export async function runS3Space(ctx: BenchContext, size: number) {
       `s3 space: upload ${upload.gatewayMBps} vs ${upload.baselineMBps} MB/s (ratio ${upload.ratio}; relay ${upload.relayRatio}), ` +
         `download ${download.gatewayMBps} vs ${download.baselineMBps} MB/s (ratio ${download.ratio}; relay ${download.relayRatio})`,
     );
-    const targets: TargetCheck[] = [check('s3Space.uploadRatio', result.uploadRatio, '>=', 0.7), check('s3Space.downloadRatio', result.downloadRatio, '>=', 0.7)];
+    const targets: TargetCheck[] = [check('s3Space.uploadRatio', result.uploadRatio, '>=', 0.7, 4), check('s3Space.downloadRatio', result.downloadRatio, '>=', 0.7, 4)];
     return { result, targets, inputs: { ...inputs, objectID } satisfies S3SpaceInputs };
   } finally {
     s3.destroy();
