@@ -1,5 +1,5 @@
 import { Inject, Module, RequestMethod, ValidationPipe, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import pino, { type Logger } from 'pino';
 import type { ValidationError } from 'class-validator';
@@ -18,7 +18,6 @@ import { queryGate } from './common/query.js';
 import { requestLog } from './common/request-log.js';
 import { BucketsController } from './buckets/buckets.controller.js';
 import { EnvelopeFilter } from './envelope/envelope.filter.js';
-import { EnvelopeInterceptor } from './envelope/envelope.interceptor.js';
 import { HealthController } from './health/health.controller.js';
 import { ObjectsController } from './objects/objects.controller.js';
 import { PackagesController } from './packages/packages.controller.js';
@@ -70,7 +69,6 @@ export class GatewayModule implements NestModule {
       providers: [
         { provide: APP_FILTER, useClass: EnvelopeFilter },
         { provide: APP_GUARD, useClass: SigV4Guard },
-        { provide: APP_INTERCEPTOR, useClass: EnvelopeInterceptor },
         {
           provide: APP_PIPE,
           useValue: new ValidationPipe({

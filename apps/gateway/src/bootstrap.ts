@@ -7,12 +7,13 @@ import { TenantsService } from '#auth';
 import type { AppConfig } from '#config';
 import { GatewayModule } from './app.module.js';
 import { setupOpenApi } from './openapi.js';
+import { EnvelopeHttpAdapter } from './envelope/envelope-adapter.js';
 import { applyServerLimits } from './common/http-server.js';
 import { routedQuery } from './common/query.js';
 
 /** Builds the HTTP application (not yet listening). Shared by `main.ts` and the end-to-end tests. */
 export async function createGatewayApp(config: AppConfig, masterKey: Buffer): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(config, masterKey), {
+  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(config, masterKey), new EnvelopeHttpAdapter(), {
     // No framework body parser: bodies are read only after authentication, by the edge's own JSON
     // body reader (see GatewayModule.configure for the order), and multipart bodies not at all.
     bodyParser: false,
@@ -21,6 +22,7 @@ export async function createGatewayApp(config: AppConfig, masterKey: Buffer): Pr
   });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  app.set('etag', false); // JSON answers are not revalidated; downloads set their own validators
   app.set('query parser', routedQuery);
   applyServerLimits(app.getHttpServer(), config);
   setupOpenApi(app);
