@@ -147,6 +147,11 @@ export class ShardStore {
     return this.driver.createReadStream(this.blockKey(fileHash), range);
   }
 
+  /** A small shard's bytes (or a range of them) in memory, its size checked first (see StorageDriver.readBytes). */
+  readBytes(fileHash: string, expectedSize: number, range?: ByteRange): Promise<Buffer> {
+    return this.driver.readBytes(this.blockKey(fileHash), { expectedSize, range });
+  }
+
   async remove(fileHash: string): Promise<void> {
     const key = this.blockKey(fileHash);
     await this.driver.delete(key, { keepDirs: key.slice(0, key.lastIndexOf('/')) });

@@ -96,6 +96,22 @@ export abstract class CheckedStorageDriver implements StorageDriver {
     }
   }
 
+  async readBytes(key: string, opts: { expectedSize: number; range?: ByteRange }): Promise<Buffer> {
+    assertSafeKey(key);
+    assertValidRange(opts.range);
+    return this.tracked(() => this.readObjectBytes(key, opts.expectedSize, opts.range));
+  }
+
+  /** Default: a head for the size, then the stream collected. Local reads it all from one open file. */
+  protected async readObjectBytes(key: string, expectedSize: number, range: ByteRange | undefined): Promise<Buffer> {
+    const head = await this.headObject(key);
+    if (!head) throw new StorageKeyNotFoundError(key);
+    if (head.size !== expectedSize) throw sizeMismatch(key, head.size, expectedSize);
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.readObject(key, range)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
   async write(key: string, body: Readable, opts: WriteOptions = {}): Promise<{ size: number }> {
     assertSafeKey(key);
     assertValidSize(opts.size);
@@ -144,4 +160,9 @@ export abstract class CheckedStorageDriver implements StorageDriver {
 /** Compares keys the way S3 orders them: by UTF-8 bytes. */
 export function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** A stored object whose size is not the one its caller recorded (damaged, truncated or replaced). */
+export function sizeMismatch(key: string, actual: number, expected: number): DomainError {
+  return operationFailed(`${key} has ${actual} bytes where ${expected} were recorded`);
 }

@@ -60,6 +60,7 @@ function fakeDriver(name: string): StorageDriver & { closed: boolean; name: stri
     test: async () => undefined,
     head: async () => null,
     createReadStream: async () => Readable.from([]),
+    readBytes: async () => Buffer.alloc(0),
     write: async () => ({ size: 0 }),
     move: async () => undefined,
     list: async function* () {},

@@ -105,6 +105,25 @@ export function runDriverContract(
       await expectCode(d.createReadStream(key, { start: -1 }), 'BadArgument');
     });
 
+    it('reads small objects and ranges into memory, after checking the whole object has the expected size', async () => {
+      const data = randomBytes(70_001);
+      const key = 'bytes/obj.bin';
+      await d.write(key, Readable.from([data]), { size: data.length });
+      const hex = async (range?: { start: number; end?: number }) => (await d.readBytes(key, { expectedSize: data.length, range })).toString('hex');
+      expect(await hex()).toBe(data.toString('hex'));
+      expect(await hex({ start: 0, end: 0 })).toBe(data.subarray(0, 1).toString('hex'));
+      expect(await hex({ start: 1000, end: 5095 })).toBe(data.subarray(1000, 5096).toString('hex'));
+      expect(await hex({ start: data.length - 10, end: data.length + 100 })).toBe(data.subarray(data.length - 10).toString('hex'));
+      await expectCode(d.readBytes(key, { expectedSize: data.length, range: { start: data.length } }), 'BadArgument');
+      // A size other than the recorded one (a truncated or replaced file) fails before any byte.
+      const err = await d.readBytes(key, { expectedSize: data.length + 1 }).then(() => undefined, (e: unknown) => e);
+      expect(err).toMatchObject({ code: 'OperationFailed', message: expect.stringContaining(`has ${data.length} bytes where ${data.length + 1} were recorded`) });
+      expect(await d.readBytes('bytes/missing', { expectedSize: 1 }).then(() => undefined, (e: unknown) => e)).toBeInstanceOf(StorageKeyNotFoundError);
+      const empty = 'bytes/empty';
+      await d.write(empty, Readable.from([]), { size: 0 });
+      expect((await d.readBytes(empty, { expectedSize: 0 })).length).toBe(0);
+    });
+
     it('reports a missing key: head null, read StorageKeyNotFoundError', async () => {
       expect(await d.head('missing/nothing-here')).toBeNull();
       const err = await d.createReadStream('missing/nothing-here').then(

@@ -67,6 +67,13 @@ export interface StorageDriver {
    */
   createReadStream(key: string, range?: ByteRange): Promise<Readable>;
   /**
+   * The bytes of a small object, or of a small `range` of one, in memory (the caller bounds the size:
+   * this is for reads of at most a few hundred KiB, where a stream costs more than the bytes), after
+   * checking that the whole object has `expectedSize` bytes (else OperationFailed, before any byte).
+   * Missing key: `StorageKeyNotFoundError`. Range rules as `createReadStream`'s.
+   */
+  readBytes(key: string, opts: { expectedSize: number; range?: ByteRange }): Promise<Buffer>;
+  /**
    * Streams `body` to `key`. Atomic: readers see either the old object or the complete new one; a
    * failed or aborted body leaves nothing behind. When `size` is given the body must have exactly that
    * many bytes (else BadArgument). When the body itself fails, its own error is rethrown. Returns the

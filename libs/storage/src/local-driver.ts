@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { badArgument, DomainError, operationFailed } from '#common';
 import { ByteCounter, rangeNotSatisfiable, watchBody } from './byte-streams.js';
-import { CheckedStorageDriver, compareKeys } from './checked-driver.js';
+import { CheckedStorageDriver, compareKeys, sizeMismatch } from './checked-driver.js';
 import { StorageKeyNotFoundError, type ByteRange, type PruneOptions, type StorageEntry, type WriteOptions } from './driver.js';
 import { assertSafeKey } from './safe-key.js';
 
@@ -85,6 +85,37 @@ export class LocalDriver extends CheckedStorageDriver {
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw fsFailure('read', key, err);
+    }
+  }
+
+  /** One open file: fstat for the size check, one positioned read, close. */
+  protected override async readObjectBytes(key: string, expectedSize: number, range: ByteRange | undefined): Promise<Buffer> {
+    const abs = await this.resolveKey(key);
+    let fh: FileHandle;
+    try {
+      fh = await open(abs, 'r');
+    } catch (err) {
+      if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'EISDIR') throw new StorageKeyNotFoundError(key);
+      throw fsFailure('read', key, err);
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new StorageKeyNotFoundError(key);
+      if (st.size !== expectedSize) throw sizeMismatch(key, st.size, expectedSize);
+      const start = range?.start ?? 0;
+      if (range && start >= st.size && !(st.size === 0 && start === 0)) throw rangeNotSatisfiable(range, st.size);
+      const end = Math.min(range?.end ?? st.size - 1, st.size - 1);
+      const buf = Buffer.allocUnsafe(Math.max(0, end - start + 1));
+      for (let got = 0; got < buf.length; ) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, start + got);
+        if (bytesRead === 0) throw operationFailed(`local storage read of ${JSON.stringify(key)} ended early (the file shrank)`);
+        got += bytesRead;
+      }
+      return buf;
+    } catch (err) {
+      throw fsFailure('read', key, err);
+    } finally {
+      await fh.close().catch(() => undefined);
     }
   }
 

@@ -17,7 +17,7 @@ const rfc5987 = (s: string) => encodeURIComponent(s).replace(/['()*]/g, (c) => '
 /** Writes the headers and streams the bytes; a failure after the first byte cuts the connection. */
 export async function sendObject(res: Response, read: PreparedRead, partial: boolean): Promise<void> {
   const { object, span } = read;
-  const stream = await read.open();
+  const stream = read.bytes ? undefined : await read.open();
   const length = Math.max(0, span.end - span.start + 1);
   res.status(partial ? 206 : 200);
   res.setHeader('Content-Type', 'application/octet-stream');
@@ -27,6 +27,10 @@ export async function sendObject(res: Response, read: PreparedRead, partial: boo
   res.setHeader('Accept-Ranges', 'bytes');
   res.setHeader('Last-Modified', object.updateTime.toUTCString());
   if (partial) res.setHeader('Content-Range', `bytes ${span.start}-${span.end}/${object.size}`);
+  if (!stream) {
+    res.end(read.bytes);
+    return;
+  }
   try {
     await pipeline(stream, res);
   } catch {
