@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Dirent } from 'node:fs';
+import fsCallbacks, { createWriteStream, type Dirent } from 'node:fs';
+import { promisify } from 'node:util';
 import { lstat, mkdir, open, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -18,6 +19,11 @@ export interface LocalDriverOptions {
 /** 1 MiB reads measured ~4x faster than the 64 KiB default on these machines. */
 const READ_HIGH_WATER_MARK = 1024 * 1024;
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
+const fdOpen = promisify(fsCallbacks.open);
+const fdStat = promisify(fsCallbacks.fstat);
+const fdSync = promisify(fsCallbacks.fsync);
+const fdRead = (fd: number, buf: Buffer, offset: number, length: number, position: number) =>
+  new Promise<number>((resolve, reject) => fsCallbacks.read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 /** The driver's own in-flight temp files; listings skip them. */
 const TEMP_NAME = /^\.tmp-[0-9a-f]{24}$/;
 
@@ -88,18 +94,22 @@ export class LocalDriver extends CheckedStorageDriver {
     }
   }
 
-  /** One open file: fstat for the size check, one positioned read, close. */
+  /**
+   * One open file: fstat for the size check, one positioned read, close. Plain descriptors and the
+   * callback API: a FileHandle costs about half as much again in CPU per small read (measured: 74 vs
+   * 45 µs for open+fstat+read+close of 4 KiB), which shows at thousands of small reads a second.
+   */
   protected override async readObjectBytes(key: string, expectedSize: number, range: ByteRange | undefined): Promise<Buffer> {
     const abs = await this.resolveKey(key);
-    let fh: FileHandle;
+    let fd: number;
     try {
-      fh = await open(abs, 'r');
+      fd = await fdOpen(abs, 'r');
     } catch (err) {
       if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'EISDIR') throw new StorageKeyNotFoundError(key);
       throw fsFailure('read', key, err);
     }
     try {
-      const st = await fh.stat();
+      const st = await fdStat(fd);
       if (!st.isFile()) throw new StorageKeyNotFoundError(key);
       if (st.size !== expectedSize) throw sizeMismatch(key, st.size, expectedSize);
       const start = range?.start ?? 0;
@@ -107,7 +117,7 @@ export class LocalDriver extends CheckedStorageDriver {
       const end = Math.min(range?.end ?? st.size - 1, st.size - 1);
       const buf = Buffer.allocUnsafe(Math.max(0, end - start + 1));
       for (let got = 0; got < buf.length; ) {
-        const { bytesRead } = await fh.read(buf, got, buf.length - got, start + got);
+        const bytesRead = await fdRead(fd, buf, got, buf.length - got, start + got);
         if (bytesRead === 0) throw operationFailed(`local storage read of ${JSON.stringify(key)} ended early (the file shrank)`);
         got += bytesRead;
       }
@@ -115,7 +125,7 @@ export class LocalDriver extends CheckedStorageDriver {
     } catch (err) {
       throw fsFailure('read', key, err);
     } finally {
-      await fh.close().catch(() => undefined);
+      fsCallbacks.close(fd, () => undefined);
     }
   }
 
@@ -129,7 +139,7 @@ export class LocalDriver extends CheckedStorageDriver {
     // An exclusive write creates `key` itself (its name is private to the writer), so what a crash
     // leaves is visible under that name; otherwise a hidden temp file is renamed over `key`.
     let partial = '';
-    let fh: FileHandle | undefined;
+    let fd: number | undefined;
     let watch: ReturnType<typeof watchBody> | undefined;
     try {
       // A concurrent delete may prune the freshly made folder before the file is created in it.
@@ -139,7 +149,7 @@ export class LocalDriver extends CheckedStorageDriver {
         if (attempt > 0 || !this.isVerified(dir)) await this.makeDir(dir, key);
         const target = opts.exclusive ? abs : path.join(dir, `.tmp-${randomBytes(12).toString('hex')}`);
         try {
-          fh = await open(target, 'wx', 0o644);
+          fd = await fdOpen(target, 'wx', 0o644);
           partial = target;
           break;
         } catch (err) {
@@ -149,20 +159,19 @@ export class LocalDriver extends CheckedStorageDriver {
         }
       }
       const counter = new ByteCounter(opts.size);
-      // The stream owns the handle: `flush` fsyncs it before the stream closes it, and a failed
-      // stream closes it too. (A handle kept open under a stream with autoClose off cannot be
-      // closed: FileHandle.close() waits for the stream's reference forever.)
-      const file = fh.createWriteStream({ flush: true, highWaterMark: WRITE_HIGH_WATER_MARK });
+      // The stream owns the descriptor from here: `flush` fsyncs it before the stream closes it, and a
+      // failed stream closes it too. A plain descriptor rather than a FileHandle: cheaper per file.
+      const file = createWriteStream('', { fd, flush: true, highWaterMark: WRITE_HIGH_WATER_MARK });
+      fd = undefined;
       watch = watchBody(body, [counter, file]);
       await pipeline(body, counter, file, { signal: opts.signal });
-      fh = undefined;
       if (!opts.exclusive) await rename(partial, abs);
       partial = '';
       // A staging write is moved elsewhere by its caller, whose move makes the final name durable.
       if (!opts.staging) await fsyncDir(dir);
       return { size: counter.bytes };
     } catch (err) {
-      await fh?.close().catch(() => undefined);
+      if (fd !== undefined) fsCallbacks.close(fd, () => undefined);
       if (partial) await unlink(partial).catch(() => undefined);
       if (watch?.bodyError !== undefined) throw watch.bodyError;
       if (err instanceof Error && err.name === 'AbortError') throw err;
@@ -406,17 +415,17 @@ function isMissing(err: unknown): boolean {
 }
 
 async function fsyncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
+  let fd: number | undefined;
   try {
-    fh = await open(dir, 'r');
-    await fh.sync();
+    fd = await fdOpen(dir, 'r');
+    await fdSync(fd);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     // Some platforms and filesystems cannot fsync a folder; the rename itself has still happened.
     // ENOENT: a concurrent delete or move emptied the folder and pruned it; nothing left to flush.
     if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF' && code !== 'ENOENT') throw err;
   } finally {
-    await fh?.close().catch(() => undefined);
+    if (fd !== undefined) fsCallbacks.close(fd, () => undefined);
   }
 }
 
