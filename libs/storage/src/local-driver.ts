@@ -134,7 +134,8 @@ export class LocalDriver extends CheckedStorageDriver {
     body: Readable,
     opts: WriteOptions,
   ): Promise<{ size: number }> {
-    const abs = await this.resolveKey(key, 'replaced');
+    // An exclusive create (O_EXCL) fails on a symlink rather than following it: no leaf check needed.
+    const abs = await this.resolveKey(key, opts.exclusive ? 'replaced' : 'check');
     const dir = path.dirname(abs);
     // An exclusive write creates `key` itself (its name is private to the writer), so what a crash
     // leaves is visible under that name; otherwise a hidden temp file is renamed over `key`.
@@ -185,7 +186,7 @@ export class LocalDriver extends CheckedStorageDriver {
 
   protected async moveObject(fromKey: string, toKey: string, opts: PruneOptions): Promise<void> {
     const src = await this.resolveKey(fromKey);
-    const dst = await this.resolveKey(toKey, 'replaced');
+    const dst = await this.resolveKey(toKey);
     try {
       for (let attempt = 0; ; attempt++) {
         const st = await stat(src).catch((err) => {
@@ -214,7 +215,7 @@ export class LocalDriver extends CheckedStorageDriver {
   }
 
   protected async deleteObject(key: string, opts: PruneOptions): Promise<void> {
-    const abs = await this.resolveKey(key, 'replaced');
+    const abs = await this.resolveKey(key);
     try {
       await unlink(abs);
     } catch (err) {
@@ -305,15 +306,19 @@ export class LocalDriver extends CheckedStorageDriver {
    * Folders whose real path was checked to lie inside the root, with when that check expires. A
    * realpath walks every component (a syscall each); shard stores hit the same few folders for every
    * object, so a recent check of the folder plus an lstat of the last component stands in for it.
+   * 10 s: a shard store spreads blocks over 256 folders, and a shorter life re-walked most of them
+   * for every upload; a folder swapped for a symlink by someone with write access to the root within
+   * that time is the race the class comment already leaves to the filesystem's permissions.
    */
   private readonly verifiedDirs = new Map<string, number>();
-  private static readonly VERIFIED_TTL_MS = 1000;
+  private static readonly VERIFIED_TTL_MS = 10_000;
 
   /**
    * The absolute path of `key`, after checking that its existing components stay inside the root.
-   * `leaf: 'replaced'`: the caller's operation never follows a symlink at the key itself (an O_EXCL
-   * create, a rename onto it, an unlink: each acts on the link, not on what it points to), so when its
-   * folder was checked recently the key itself needs no lstat.
+   * `leaf: 'replaced'`: the caller's operation cannot follow or replace a symlink at the key itself (an
+   * O_EXCL create fails on one), so only the folder is checked. Every other operation refuses a key
+   * that is a symlink leading outside (a rename or unlink would not follow it either, but the contract
+   * answers such a key with BadArgument whatever the operation).
    */
   private async resolveKey(key: string, leaf: 'check' | 'replaced' = 'check'): Promise<string> {
     const realRoot = await this.rootRealPath();
@@ -328,7 +333,8 @@ export class LocalDriver extends CheckedStorageDriver {
       });
       if (!last?.isSymbolicLink()) return abs; // a link goes through the full check below
     }
-    for (let probe = abs; ; probe = path.dirname(probe)) {
+    // 'replaced': the key itself is never followed, so the check starts at its folder.
+    for (let probe = leaf === 'replaced' ? dir : abs; ; probe = path.dirname(probe)) {
       let real: string;
       try {
         real = await realpath(probe);
