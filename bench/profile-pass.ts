@@ -76,7 +76,10 @@ export async function profileWorkloads(ctx: BenchContext, which: Set<string>, in
   try {
     const run = async (name: string, work: () => Promise<unknown>) => {
       log(`profiling gateway: ${name}`);
-      out[name] = await profileDuring(gateway, name, work);
+      const summary = (out[name] = await profileDuring(gateway, name, work));
+      // One readable line per workload on stderr; the full summary is in the JSON's `profiles`.
+      const top = (xs: Array<{ owner: string; pctOfBusy: number }>) => xs.slice(0, 7).map((o) => `${o.owner} ${o.pctOfBusy}%`).join(', ');
+      log(`  ${name}: busy ${Math.round(summary.wallMs - summary.idleMs)} of ${Math.round(summary.wallMs)} ms; by calling owner: ${top(summary.byCallingOwner)}`);
       // The raw profiles live in the temp dir, removed at the end; BENCH_PROFILE_OUT keeps copies.
       const keep = process.env.BENCH_PROFILE_OUT;
       if (keep) {

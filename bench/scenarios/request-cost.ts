@@ -216,7 +216,15 @@ async function compareThroughput(
   const gateway = summariseSide(sides.gateway);
   const baseline = summariseSide(sides.baseline);
   const perRoundRatio = gateway.perRoundObjectsPerSec.map((g, i) => ratio(g, baseline.perRoundObjectsPerSec[i]));
-  return { gateway, baseline, ratio: round(median(perRoundRatio)), perRoundRatio, ratioOfRates: ratio(gateway.objectsPerSec, baseline.objectsPerSec) };
+  return {
+    gateway,
+    baseline,
+    ratio: round(median(perRoundRatio)),
+    perRoundRatio,
+    ratioOfRates: ratio(gateway.objectsPerSec, baseline.objectsPerSec),
+    /** Server CPU per object, gateway / baseline: the steadiest figure on a shared machine. */
+    cpuRatio: ratio(gateway.serverCpuMsPerObject, baseline.serverCpuMsPerObject),
+  };
 }
 
 /**
@@ -267,7 +275,15 @@ async function compareLatency(
   });
   const gateway = side('gateway');
   const baseline = side('baseline');
-  return { inFlight: concurrency, gateway, baseline, p50Ratio: ratio(gateway.p50Ms, baseline.p50Ms), p99Ratio: ratio(gateway.p99Ms, baseline.p99Ms) };
+  return {
+    inFlight: concurrency,
+    gateway,
+    baseline,
+    p50Ratio: ratio(gateway.p50Ms, baseline.p50Ms),
+    p90Ratio: ratio(gateway.p90Ms, baseline.p90Ms),
+    p99Ratio: ratio(gateway.p99Ms, baseline.p99Ms),
+    cpuRatio: ratio(gateway.serverCpuMsPerRequest, baseline.serverCpuMsPerRequest),
+  };
 }
 
 /** The gateway's shard file of each hash (the Local driver names them by fileHash). */
