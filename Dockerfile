@@ -16,4 +16,6 @@ COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 EXPOSE 7890
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/apps/gateway/src/main.js", "--with-worker"]
+# --max-semi-space-size=4: a 4 MiB young generation (V8 reserves 16 MiB semi-spaces by default): ~40 MiB
+# less peak RSS for a request/response workload whose objects die young (README, Benchmarks).
+CMD ["node", "--max-semi-space-size=4", "dist/apps/gateway/src/main.js", "--with-worker"]

@@ -16,6 +16,8 @@ export const repoRoot = path.resolve(here, '..', '..');
 const gatewayMain = path.join(repoRoot, 'dist/apps/gateway/src/main.js');
 const baselineMain = path.join(here, 'baseline-server.js');
 const profilerPreload = path.join(here, 'cpu-profiler.js');
+/** What package.json's start scripts put before the gateway's main (kept equal by hand). */
+const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=4'];
 
 export const BASE_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -125,7 +127,8 @@ export class BenchEnv {
   /** The built gateway, as `npm start:gateway` runs it; with `profile`, the CPU profiler preloaded. */
   async startGateway(opts: { profile?: boolean } = {}): Promise<Service> {
     const port = await freePort();
-    const args = opts.profile ? ['--import', profilerPreload, gatewayMain] : [gatewayMain];
+    // The gateway's node flags as `npm start` and the Dockerfile give them (package.json).
+    const args = [...GATEWAY_NODE_FLAGS, ...(opts.profile ? ['--import', profilerPreload, gatewayMain] : [gatewayMain])];
     const s = await startService(
       'gateway',
       args,
