@@ -79,8 +79,12 @@ describe('user spaces (spec §6)', () => {
       expect(again.body.data.userSpace.revision).toBe(3);
     });
 
-    it('delete: missing is OK; refused while objects keep pieces there; allowed once they are gone', async () => {
+    it('delete: missing is OK; the default space is refused as a bad argument; refused while objects keep pieces there; allowed once they are gone', async () => {
       expect((await a.client.post('/v1/userSpace/delete', { userSpaceID: 99999999 })).body).toEqual({ code: 'OK', message: '', data: null });
+      const [own] = await gw.sql<{ user_space_id: string }>('SELECT user_space_id FROM user_spaces WHERE user_id = $1 AND is_default', [a.userID]);
+      const defaultRefused = await a.client.post('/v1/userSpace/delete', { userSpaceID: Number(own!.user_space_id) });
+      expect([defaultRefused.status, defaultRefused.body.code]).toEqual([400, 'BadArgument']);
+      expect((await a.client.get('/v1/userSpace/get', { userSpaceID: Number(own!.user_space_id) })).status).toBe(200);
       const id = (await create(a, { name: 'busy', storage: s3Storage(), credential: { type: 'S3', ...S3_CRED }, shardStore: { maxSize: 1 << 30 }, workingDir: 'busy' }))
         .body.data.userSpace.userSpaceID;
       const pkg = await newPackage(a);

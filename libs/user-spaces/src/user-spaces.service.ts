@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { SecretBox, notFound, operationFailed } from '#common';
+import { SecretBox, badArgument, notFound, operationFailed } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { SECRET_BOX } from '#core';
 import { UserSpaceEntity } from '#db';
@@ -140,7 +140,8 @@ export class UserSpacesService {
     await this.ds.transaction(async (em) => {
       const space = await em.findOne(UserSpaceEntity, { where: { userId, userSpaceId }, lock: { mode: 'pessimistic_write' } });
       if (!space) return;
-      if (space.isDefault) throw operationFailed(`user space ${userSpaceId} is the tenant's default space and cannot be deleted`);
+      // Ours (the spec has no default space): a refusal of the argument, not a failure of the gateway.
+      if (space.isDefault) throw badArgument(`user space ${userSpaceId} is the tenant's default space and cannot be deleted`);
       const [{ n }] = await em.query(
         `SELECT (SELECT count(*) FROM object_blocks WHERE user_space_id = $1) + (SELECT count(*) FROM multipart_parts WHERE user_space_id = $1) AS n`,
         [userSpaceId],
