@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import { assertValidName, dataExists, notFound, rfc3339 } from '#common';
-import { BucketEntity, PackageEntity } from '#db';
+import { BucketEntity, PackageEntity, packageFromRow, sqlOf, type Sql } from '#db';
 import { asParentGone } from './transactions.js';
 
 /** Package JSON of spec §4. */
@@ -23,7 +23,11 @@ export const toPackageView = (p: PackageEntity): PackageView => ({
 /** Packages of one tenant; the tenant's userId is part of every query. */
 @Injectable()
 export class PackagesService {
-  constructor(@InjectDataSource() private readonly ds: DataSource) {}
+  private readonly sql: Sql;
+
+  constructor(@InjectDataSource() private readonly ds: DataSource) {
+    this.sql = sqlOf(ds);
+  }
 
   /** Creates a package; `em` lets a caller create it inside its own transaction (imports). */
   async create(userId: number, bucketId: number, name: string, em: EntityManager = this.ds.manager): Promise<PackageView> {
@@ -53,12 +57,9 @@ export class PackagesService {
   }
 
   async getByFullName(userId: number, bucketName: string, packageName: string): Promise<PackageView> {
-    const p = await this.ds
-      .getRepository(PackageEntity)
-      .createQueryBuilder('p')
-      .innerJoin(BucketEntity, 'b', 'b.bucket_id = p.bucket_id AND b.user_id = p.user_id')
-      .where('p.user_id = :userId AND b.name = :bucketName AND p.name = :packageName', { userId, bucketName, packageName })
-      .getOne();
+    // A hot route (package/get): one prepared statement, the row mapped by hand.
+    const [row] = await this.sql.rows(GET_BY_FULL_NAME, [userId, bucketName, packageName]);
+    const p = row && packageFromRow(row);
     if (!p) throw notFound(`package ${JSON.stringify(`${bucketName}/${packageName}`)} not found`);
     return toPackageView(p);
   }
@@ -76,3 +77,10 @@ export class PackagesService {
     if (!res.affected) throw notFound(`package ${packageId} not found`);
   }
 }
+
+const GET_BY_FULL_NAME = {
+  name: 'packages.getByFullName',
+  text: `SELECT p.package_id, p.user_id, p.bucket_id, p.name, p.create_time
+         FROM packages p JOIN buckets b ON b.bucket_id = p.bucket_id AND b.user_id = p.user_id
+         WHERE p.user_id = $1 AND b.name = $2 AND p.name = $3`,
+};
