@@ -39,15 +39,15 @@ export class PackagesService {
       .into(PackageEntity)
       .values({ userId, bucketId, name })
       .orIgnore()
-      .returning(['package_id'])
+      .returning(['package_id', 'user_id', 'bucket_id', 'name', 'create_time'])
       .execute()
       // The bucket was deleted between the check above and the insert.
       .catch((e: unknown) => {
         throw asParentGone(e, `bucket ${bucketId} not found`);
       });
     if (res.raw.length === 0) throw dataExists(`package ${JSON.stringify(name)} already exists in bucket ${bucketId}`);
-    const p = await em.findOneByOrFail(PackageEntity, { userId, packageId: Number(res.raw[0].package_id) });
-    return toPackageView(p);
+    // The inserted row itself: reading it again could find it gone (its bucket deleted meanwhile: a 500).
+    return toPackageView(packageFromRow(res.raw[0]));
   }
 
   async get(userId: number, packageId: number, em: EntityManager = this.ds.manager): Promise<PackageEntity> {
