@@ -33,21 +33,19 @@ export class PackagesService {
   async create(userId: number, bucketId: number, name: string, em: EntityManager = this.ds.manager): Promise<PackageView> {
     assertValidName('package', name);
     if (!(await em.exists(BucketEntity, { where: { userId, bucketId } }))) throw notFound(`bucket ${bucketId} not found`);
-    const res = await em
-      .createQueryBuilder()
-      .insert()
-      .into(PackageEntity)
-      .values({ userId, bucketId, name })
-      .orIgnore()
-      .returning(['package_id', 'user_id', 'bucket_id', 'name', 'create_time'])
-      .execute()
+    const rows: Array<Record<string, unknown>> = await em
+      .query(
+        `INSERT INTO packages (user_id, bucket_id, name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
+         RETURNING package_id, user_id, bucket_id, name, create_time`,
+        [userId, bucketId, name],
+      )
       // The bucket was deleted between the check above and the insert.
       .catch((e: unknown) => {
         throw asParentGone(e, `bucket ${bucketId} not found`);
       });
-    if (res.raw.length === 0) throw dataExists(`package ${JSON.stringify(name)} already exists in bucket ${bucketId}`);
+    if (rows.length === 0) throw dataExists(`package ${JSON.stringify(name)} already exists in bucket ${bucketId}`);
     // The inserted row itself: reading it again could find it gone (its bucket deleted meanwhile: a 500).
-    return toPackageView(packageFromRow(res.raw[0]));
+    return toPackageView(packageFromRow(rows[0]!));
   }
 
   async get(userId: number, packageId: number, em: EntityManager = this.ds.manager): Promise<PackageEntity> {
