@@ -49,16 +49,16 @@ export class Sql implements SqlRunner {
   }
 
   /**
-   * Runs `work` in a transaction on one pooled client. A deadlock victim or serialization failure
-   * runs again (after a short random pause): lock order is deterministic wherever we control it, but
-   * a unique-index wait (two writers of one path) can still cross a row lock. `work` may run more
-   * than once, so it must not have effects outside the database. `mapError` turns a failure into
-   * the caller's domain error (after the retries).
+   * Runs `work` (statements on the pool, each its own transaction: one statement that does all the
+   * writing is atomic), again after a short random pause when PostgreSQL aborted it as a deadlock
+   * victim or serialization failure: lock order is deterministic wherever we control it, but a
+   * unique-index wait (two writers of one path) can still cross a row lock. `work` may so run more
+   * than once. `mapError` turns the final failure into the caller's domain error.
    */
-  async transaction<T>(work: (tx: SqlRunner) => Promise<T>, mapError: (e: unknown) => unknown = (e) => e): Promise<T> {
+  async retrying<T>(work: (runner: SqlRunner) => Promise<T>, mapError: (e: unknown) => unknown = (e) => e): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.once(work);
+        return await work(this);
       } catch (e) {
         if (isRetryable(e) && attempt < MAX_ATTEMPTS) {
           await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
@@ -66,26 +66,6 @@ export class Sql implements SqlRunner {
         }
         throw mapError(e);
       }
-    }
-  }
-
-  private async once<T>(work: (tx: SqlRunner) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const tx: SqlRunner = {
-        rows: async <R>(stmt: Statement, values: unknown[]) => (await client.query({ name: stmt.name, text: stmt.text, values })).rows as R[],
-      };
-      const out = await work(tx);
-      await client.query('COMMIT');
-      return out;
-    } catch (e) {
-      // A connection that cannot even roll back is not given back to the pool.
-      await client.query('ROLLBACK').catch((re: Error) => (broken = re));
-      throw e;
-    } finally {
-      client.release(broken);
     }
   }
 }

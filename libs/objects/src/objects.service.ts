@@ -3,13 +3,13 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { DomainError, assertValidObjectPath, badArgument, notFound, operationFailed } from '#common';
-import { ObjectBlockEntity, ObjectEntity, runnerOf, sqlOf, userSpaceFromRow, type Sql, type SqlRunner, type UserSpaceEntity } from '#db';
+import { ObjectBlockEntity, ObjectEntity, pgCode, runnerOf, sqlOf, userSpaceFromRow, type Sql, type SqlRunner, type UserSpaceEntity } from '#db';
 import { asParentGone, runTransaction } from '#packages';
 import { compareKeys } from '#storage';
 import { ShardGoneError, ShardRegistry, sortedShardKeys, type StagedShard } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
-import { LIST_EXACT, PACKAGE_EXISTS, READ_BY_ID, READ_BY_PATH, REPLACE_BLOCKS, UPLOAD_TARGET, UPSERT_OBJECTS } from './statements.js';
+import { COMMIT_OBJECTS, LIST_EXACT, PACKAGE_EXISTS, READ_BY_ID, READ_BY_PATH, SHARD_GONE, UPLOAD_TARGET } from './statements.js';
 import { pathFromFilename, readUploadForm, type UploadRequest } from './upload-form.js';
 
 interface UploadInfo {
@@ -124,24 +124,17 @@ export class ObjectsService {
       staged.map((s) => s.shard),
       (shards) => this.shards.touch(info.userSpaceId, shards),
     );
+    const objects = staged.map(({ path, shard }) => ({
+      path,
+      size: shard.size,
+      fileHash: shard.fileHash,
+      redundancy: { type: 'none' as const },
+      blocks: [{ index: 0, userSpaceId: info.userSpaceId, fileHash: shard.fileHash, size: shard.size }],
+    }));
+    // One statement (autocommit): the commit is one round trip.
     const parentGone = `package ${info.packageId} not found`;
     const committed = await this.sql
-      .transaction(
-        (tx) =>
-          this.commitWith(
-            tx,
-            userId,
-        info.packageId,
-        staged.map(({ path, shard }) => ({
-          path,
-          size: shard.size,
-          fileHash: shard.fileHash,
-          redundancy: { type: 'none' as const },
-          blocks: [{ index: 0, userSpaceId: info.userSpaceId, fileHash: shard.fileHash, size: shard.size }],
-            })),
-          ),
-        (e) => asParentGone(e, parentGone),
-      )
+      .retrying((runner) => this.commitWith(runner, userId, info.packageId, objects), (e) => asParentGone(e, parentGone))
       .catch((e: unknown) => {
         // Only when the commit came later than JCS_GC_GRACE_SECONDS + JCS_GC_READ_GRACE_SECONDS after the touch.
         if (e instanceof ShardGoneError) throw operationFailed('the upload took too long to commit and its data was collected; upload it again', 503);
@@ -159,45 +152,42 @@ export class ObjectsService {
   }
 
   /**
-   * `commitObjects` on any transaction, in two statements: the package held FOR SHARE and the objects
-   * upserted (their rows locked), then the blocks replaced under ShardRegistry.reference's protocol
-   * (shards KEY SHARE locked in sortedShardKeys order, doomed marks cleared; ShardGoneError when
-   * one is collected or being deleted). Two, not one: the second statement's snapshot must be taken
-   * after the object rows are locked, or it would miss the blocks of a concurrent overwrite of the
-   * same object that committed while this one waited for the row.
+   * `commitObjects` on any runner, in one statement (jcs_commit_objects): the package held FOR SHARE,
+   * the objects upserted, their blocks replaced under ShardRegistry.reference's protocol (shards KEY
+   * SHARE locked in sortedShardKeys order, doomed marks cleared; ShardGoneError when one is collected
+   * or being deleted, and then nothing is written).
    */
   async commitWith(tx: SqlRunner, userId: number, packageId: number, objects: NewObject[]): Promise<ObjectEntity[]> {
     const input = objects;
     // Rows are locked in path byte order (COLLATE "C"), the order every writer of several objects
     // uses, so two batches of the same paths in opposite orders queue instead of deadlocking.
     objects = [...objects].sort((x, y) => compareKeys(x.path, y.path));
-    const rows = await tx.rows(UPSERT_OBJECTS, [
-      userId,
-      packageId,
-      objects.map((o) => o.path),
-      objects.map((o) => o.size),
-      objects.map((o) => o.fileHash),
-      objects.map((o) => JSON.stringify(o.redundancy)),
-    ]);
+    const blocks = objects.flatMap((o) => o.blocks.map((b) => ({ ...b, path: o.path })));
+    const keys = sortedShardKeys(blocks.map((b) => ({ userSpaceId: b.userSpaceId, fileHash: b.fileHash })));
+    const rows = await tx
+      .rows(COMMIT_OBJECTS, [
+        userId,
+        packageId,
+        objects.map((o) => o.path),
+        objects.map((o) => o.size),
+        objects.map((o) => o.fileHash),
+        objects.map((o) => JSON.stringify(o.redundancy)),
+        keys.map((k) => k.userSpaceId),
+        keys.map((k) => k.fileHash),
+        blocks.map((b) => b.path),
+        blocks.map((b) => b.index),
+        blocks.map((b) => b.userSpaceId),
+        blocks.map((b) => b.fileHash),
+        blocks.map((b) => b.size),
+      ])
+      .catch((e: unknown) => {
+        if (pgCode(e) !== SHARD_GONE) throw e;
+        const detail = String((e as { detail?: string; driverError?: { detail?: string } }).driverError?.detail ?? (e as { detail?: string }).detail);
+        const slash = detail.indexOf('/');
+        throw new ShardGoneError({ userSpaceId: Number(detail.slice(0, slash)), fileHash: detail.slice(slash + 1) });
+      });
     if (rows.length === 0) throw notFound(`package ${packageId} not found`);
     const byPath = new Map(rows.map((r) => [r.path as string, objectFromRow(r)]));
-    const blocks = objects.flatMap((o) => o.blocks.map((b) => ({ ...b, objectId: byPath.get(o.path)!.objectId })));
-    const keys = sortedShardKeys(blocks.map((b) => ({ userSpaceId: b.userSpaceId, fileHash: b.fileHash })));
-    const [res] = await tx.rows<{ ok: boolean; live: Array<{ s: number; h: string }> }>(REPLACE_BLOCKS, [
-      keys.map((k) => k.userSpaceId),
-      keys.map((k) => k.fileHash),
-      keys.length,
-      [...byPath.values()].map((o) => o.objectId),
-      blocks.map((b) => b.objectId),
-      blocks.map((b) => b.index),
-      blocks.map((b) => b.userSpaceId),
-      blocks.map((b) => b.fileHash),
-      blocks.map((b) => b.size),
-    ]);
-    if (!res!.ok) {
-      const live = new Set(res!.live.map((l) => `${l.s}/${l.h}`));
-      throw new ShardGoneError(keys.find((k) => !live.has(`${k.userSpaceId}/${k.fileHash}`))!);
-    }
     return input.map((o) => byPath.get(o.path)!);
   }
 

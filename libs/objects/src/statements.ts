@@ -28,52 +28,18 @@ export const UPLOAD_TARGET: Statement = {
 };
 
 /**
- * The first statement of an objects commit: holds the package FOR SHARE against a concurrent delete
- * and upserts the objects (in the order of the arrays, which the caller sorts by path bytes: every
- * writer of several objects locks them in that order). No row when the package is missing.
+ * An objects commit in one statement (the migration CommitObjectsFunction1764800000000 says what it
+ * does and why it is a function). No row when the package is missing; SQLSTATE JC001 when a shard
+ * is gone (its DETAIL is `space/hash`).
  */
-export const UPSERT_OBJECTS: Statement = {
-  name: 'objects.upsert',
-  text: `WITH pkg AS (SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2 FOR SHARE)
-         INSERT INTO objects (user_id, package_id, path, size, file_hash, redundancy, create_time, update_time)
-         SELECT $1, $2, t.path, t.size, t.hash, t.red, now(), now()
-         FROM unnest($3::text[], $4::bigint[], $5::text[], $6::jsonb[]) AS t(path, size, hash, red)
-         WHERE EXISTS (SELECT 1 FROM pkg)
-         ON CONFLICT (package_id, path) DO UPDATE
-           SET size = EXCLUDED.size, file_hash = EXCLUDED.file_hash, redundancy = EXCLUDED.redundancy, update_time = EXCLUDED.update_time
-         RETURNING object_id, user_id, package_id, path, size, file_hash, redundancy, create_time, update_time`,
+export const COMMIT_OBJECTS: Statement = {
+  name: 'objects.commit',
+  text: `SELECT object_id, user_id, package_id, path, size, file_hash, redundancy, create_time, update_time
+         FROM jcs_commit_objects($1::bigint, $2::bigint, $3::text[], $4::bigint[], $5::text[], $6::jsonb[], $7::bigint[], $8::text[],
+                                 $9::text[], $10::int[], $11::bigint[], $12::text[], $13::bigint[])`,
 };
 
-/**
- * The second statement of an objects commit, once the object rows are locked (a statement of its
- * own, so its snapshot sees the blocks another writer of the same object committed while this one
- * waited for the row): ShardRegistry.reference's protocol (the shard rows KEY SHARE locked in
- * sortedShardKeys order, $1/$2, and their doomed mark cleared) and, only when all $3 shards are
- * present and not being deleted, the old blocks and parts of the objects ($4) replaced by the new
- * blocks ($5–$9). `ok` false: nothing was written; `live` names the shards that are fine.
- */
-export const REPLACE_BLOCKS: Statement = {
-  name: 'objects.replaceBlocks',
-  text: `WITH sh AS (
-           SELECT s.user_space_id, s.file_hash, s.doomed_since IS NOT NULL AS doomed, s.deleting_since IS NOT NULL AS deleting
-           FROM shards s JOIN unnest($1::bigint[], $2::text[]) AS t(space, hash) ON s.user_space_id = t.space AND s.file_hash = t.hash
-           ORDER BY s.user_space_id, s.file_hash FOR KEY SHARE OF s),
-         ok AS (SELECT count(*) FILTER (WHERE NOT deleting) = $3 AS ok FROM sh),
-         undoom AS (
-           UPDATE shards s SET doomed_since = NULL FROM sh
-           WHERE (SELECT ok FROM ok) AND sh.doomed AND s.user_space_id = sh.user_space_id AND s.file_hash = sh.file_hash RETURNING 1),
-         old_blocks AS (DELETE FROM object_blocks WHERE (SELECT ok FROM ok) AND object_id = ANY($4::bigint[]) RETURNING 1),
-         old_parts AS (DELETE FROM multipart_parts WHERE (SELECT ok FROM ok) AND object_id = ANY($4::bigint[]) RETURNING 1),
-         -- The count makes the old blocks go first: a new block may have an old one's key.
-         ins AS (
-           INSERT INTO object_blocks (object_id, index, user_space_id, file_hash, size)
-           SELECT * FROM unnest($5::bigint[], $6::int[], $7::bigint[], $8::text[], $9::bigint[])
-           WHERE (SELECT ok FROM ok) AND (SELECT count(*) FROM old_blocks) >= 0
-           RETURNING 1)
-         SELECT (SELECT ok FROM ok) AS ok,
-                (SELECT count(*) FROM ins) + (SELECT count(*) FROM old_parts) + (SELECT count(*) FROM undoom) AS written,
-                (SELECT COALESCE(json_agg(json_build_object('s', user_space_id, 'h', file_hash)), '[]') FROM sh WHERE NOT deleting) AS live`,
-};
+export const SHARD_GONE = 'JC001';
 
 /**
  * An object with its blocks and the user spaces holding them, in one statement (one snapshot): the
