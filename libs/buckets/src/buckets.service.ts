@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { assertValidName, dataExists, notFound, rfc3339 } from '#common';
-import { BucketEntity } from '#db';
+import { BucketEntity, bucketFromRow, sqlOf, type Sql } from '#db';
 
 /** Bucket JSON of spec §3. */
 export interface BucketView {
@@ -20,7 +20,11 @@ export const toBucketView = (b: BucketEntity): BucketView => ({
 /** Buckets of one tenant: every method takes the tenant's userId and every query filters on it. */
 @Injectable()
 export class BucketsService {
-  constructor(@InjectDataSource() private readonly ds: DataSource) {}
+  private readonly sql: Sql;
+
+  constructor(@InjectDataSource() private readonly ds: DataSource) {
+    this.sql = sqlOf(ds);
+  }
 
   async create(userId: number, name: string): Promise<BucketView> {
     assertValidName('bucket', name);
@@ -49,8 +53,9 @@ export class BucketsService {
   }
 
   async listAll(userId: number): Promise<BucketView[]> {
-    const all = await this.ds.getRepository(BucketEntity).find({ where: { userId }, order: { bucketId: 'ASC' } });
-    return all.map(toBucketView);
+    // A hot route: one prepared statement, rows mapped by hand.
+    const rows = await this.sql.rows(LIST_ALL, [userId]);
+    return rows.map((r) => toBucketView(bucketFromRow(r)));
   }
 
   /** Deletes the bucket; its packages, objects and blocks go by cascade, their shards to the collector. */
@@ -59,3 +64,8 @@ export class BucketsService {
     if (!res.affected) throw notFound(`bucket ${bucketId} not found`);
   }
 }
+
+const LIST_ALL = {
+  name: 'buckets.listAll',
+  text: 'SELECT bucket_id, user_id, name, create_time FROM buckets WHERE user_id = $1 ORDER BY bucket_id',
+};

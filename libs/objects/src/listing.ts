@@ -1,8 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { badArgument } from '#common';
+import { badArgument, notFound } from '#common';
+import { sqlOf, type Sql } from '#db';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
+import { LIST_EXACT, PACKAGE_EXISTS } from './statements.js';
 
 export interface ListQuery {
   packageId: number;
@@ -64,18 +66,30 @@ export function prefixUpperBound(prefix: string): string | null {
   return null;
 }
 
+const packageNotFound = (packageId: number) => notFound(`package ${packageId} not found`);
+
 /** listByPath (spec §5): exact, prefix, and delimiter (`/`) listings with keyset pagination. */
 @Injectable()
 export class ObjectListing {
-  constructor(@InjectDataSource() private readonly ds: DataSource) {}
+  private readonly sql: Sql;
 
+  constructor(@InjectDataSource() ds: DataSource) {
+    this.sql = sqlOf(ds);
+  }
+
+  /** A missing or foreign package is DataNotFound, checked before anything else about the query. */
   async list(userId: number, q: ListQuery): Promise<ListPage> {
-    // Such a path or prefix matches no object; PostgreSQL would refuse it as a parameter (a 500).
-    if (!isListablePath(q.path)) return { objects: [], commonPrefixes: [], isTruncated: false, nextContinuationToken: '' };
-    if (!q.isPrefix) {
-      const rows = await this.ds.query('SELECT * FROM objects WHERE user_id = $1 AND package_id = $2 AND path = $3', [userId, q.packageId, q.path]);
-      return { objects: rows.map((r: Record<string, unknown>) => toObjectView(objectFromRow(r))), commonPrefixes: [], isTruncated: false, nextContinuationToken: '' };
+    const listable = isListablePath(q.path);
+    if (!q.isPrefix && listable) {
+      // The exact form, the hot one: the package check and the object in one statement.
+      const [row] = await this.sql.rows(LIST_EXACT, [userId, q.packageId, q.path]);
+      if (!row!.package_found) throw packageNotFound(q.packageId);
+      const objects = row!.object_id === null ? [] : [toObjectView(objectFromRow(row!))];
+      return { objects, commonPrefixes: [], isTruncated: false, nextContinuationToken: '' };
     }
+    if ((await this.sql.rows(PACKAGE_EXISTS, [userId, q.packageId])).length === 0) throw packageNotFound(q.packageId);
+    // Such a path or prefix matches no object; PostgreSQL would refuse it as a parameter (a 500).
+    if (!listable) return { objects: [], commonPrefixes: [], isTruncated: false, nextContinuationToken: '' };
     const prefix = q.path;
     const cursor: Cursor = q.continuationToken ? decodeToken(q.continuationToken, prefix) : { from: prefix };
     // One row per entry, maxKeys + 1 of them: the extra one only tells whether the listing goes on.
@@ -116,16 +130,23 @@ export class ObjectListing {
     // serves both bounds (so a scan stops at the end of the prefix, not of the package).
     const inRange = (col: string) => `${col} >= $3 AND ${upper === null ? `starts_with(${col}, $3)` : `${col} < $6`}`;
     const start = c.after !== undefined ? 'path > $4' : 'path >= $4';
+    // One prepared statement per shape of the text (8 in all).
+    const name = `objects.list.${delimited ? 'd' : 'r'}${upper === null ? 'u' : 'b'}${c.after !== undefined ? 'a' : 'f'}`;
     if (!delimited) {
-      return this.ds.query(
-        `SELECT * FROM objects WHERE user_id = $1 AND package_id = $2 AND ${inRange('path')} AND ${start} ORDER BY path LIMIT $5`,
+      return this.sql.rows(
+        {
+          name,
+          text: `SELECT * FROM objects WHERE user_id = $1 AND package_id = $2 AND ${inRange('path')} AND ${start} ORDER BY path LIMIT $5`,
+        },
         params,
       );
     }
     // The position of the first '/' after the prefix in a path (0: none, the path is a direct child).
     const slashAt = (col: string) => `strpos(substr(${col}, char_length($3) + 1), '/')`;
-    return this.ds.query(
-      `WITH RECURSIVE walk(path, n) AS (
+    return this.sql.rows(
+      {
+        name,
+        text: `WITH RECURSIVE walk(path, n) AS (
          SELECT (SELECT path FROM objects WHERE user_id = $1 AND package_id = $2 AND ${inRange('path')} AND ${start}
                  ORDER BY path LIMIT 1), 1
          UNION ALL
@@ -138,6 +159,7 @@ export class ObjectListing {
        SELECT w.path AS entry, o.* FROM walk w
        LEFT JOIN objects o ON o.user_id = $1 AND o.package_id = $2 AND o.path = w.path AND ${slashAt('w.path')} = 0
        WHERE w.path IS NOT NULL ORDER BY w.n`,
+      },
       params,
     );
   }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { DomainError, badArgument, operationFailed } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
-import type { ObjectBlockEntity, ObjectEntity } from '#db';
+import type { ObjectBlockEntity, ObjectEntity, UserSpaceEntity } from '#db';
 import { ShardRegistry, fullHash, type ShardStore } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { spanToSegments, type Span } from './byte-range.js';
@@ -51,7 +51,8 @@ export class ObjectReader {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  async prepare(object: ObjectEntity, blocks: ObjectBlockEntity[], span: Span): Promise<PreparedRead> {
+  /** `spaces`: the blocks' user spaces when the caller read them with the object (else looked up here). */
+  async prepare(object: ObjectEntity, blocks: ObjectBlockEntity[], span: Span, spaces?: Map<number, UserSpaceEntity>): Promise<PreparedRead> {
     const r = object.redundancy;
     let pieces: Array<{ block: ObjectBlockEntity; start: number; end: number }>;
     if (r.type === 'multipartUpload') throw badArgument(`object ${object.objectId} is an open multipart upload`);
@@ -70,12 +71,12 @@ export class ObjectReader {
       throw operationFailed(`redundancy ${r.type} is not readable by this gateway yet`);
     }
 
-    const spaces = await this.spaces.byIds(pieces.map((p) => p.block.userSpaceId));
+    spaces ??= await this.spaces.byIds(pieces.map((p) => p.block.userSpaceId));
     const stores = new Map<number, ShardStore>();
     const storeOf = (id: number): ShardStore => {
       let s = stores.get(id);
       if (!s) {
-        const space = spaces.get(id);
+        const space = spaces!.get(id);
         if (!space) throw this.broken(object, `refers to user space ${id}, which is gone`);
         s = this.drivers.shardStoreFor(space);
         stores.set(id, s);

@@ -3,18 +3,28 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { DomainError, assertValidObjectPath, badArgument, notFound, operationFailed } from '#common';
-import { ObjectBlockEntity, ObjectEntity, PackageEntity } from '#db';
-import { runTransaction } from '#packages';
+import { ObjectBlockEntity, ObjectEntity, pgCode, runnerOf, sqlOf, userSpaceFromRow, type Sql, type SqlRunner, type UserSpaceEntity } from '#db';
+import { asParentGone, runTransaction } from '#packages';
 import { compareKeys } from '#storage';
-import { ShardGoneError, ShardRegistry, type StagedShard } from '#shard-store';
+import { ShardGoneError, ShardRegistry, sortedShardKeys, type StagedShard } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
+import { COMMIT_OBJECTS, LIST_EXACT, PACKAGE_EXISTS, READ_BY_ID, READ_BY_PATH, SHARD_GONE, UPLOAD_TARGET } from './statements.js';
 import { pathFromFilename, readUploadForm, type UploadRequest } from './upload-form.js';
 
 interface UploadInfo {
   packageId: number;
   userSpaceId: number;
   store: ReturnType<SpaceDrivers['shardStoreFor']>;
+}
+
+/** An object to commit (create or overwrite) with its blocks. */
+export interface NewObject {
+  path: string;
+  size: number;
+  fileHash: string;
+  redundancy: ObjectEntity['redundancy'];
+  blocks: NewBlock[];
 }
 
 /** A block to attach to an object: block `index` is shard `fileHash` in space `userSpaceId`. */
@@ -25,19 +35,31 @@ export interface NewBlock {
   size: number;
 }
 
+/** What a download needs: the object, its blocks and the user spaces holding them, of one snapshot. */
+export interface ObjectForRead {
+  object: ObjectEntity;
+  blocks: ObjectBlockEntity[];
+  spaces: Map<number, UserSpaceEntity>;
+}
+
 /** Files of one upload whose temp files may be flushing to disk at once. */
 const MAX_FLUSHING = 8;
 
 /** Objects of one tenant (spec §5 minus multipart and downloads). Every query carries the userId. */
 @Injectable()
 export class ObjectsService {
+  /** The hot routes' statements go straight to the pool (see #db's Sql); the rest use TypeORM. */
+  private readonly sql: Sql;
+
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly spaces: SpacesService,
     private readonly drivers: SpaceDrivers,
     private readonly shards: ShardRegistry,
-  ) {}
+  ) {
+    this.sql = sqlOf(ds);
+  }
 
   /**
    * `POST /v1/object/upload`: streams every file part into the shard store, then commits all objects
@@ -59,8 +81,7 @@ export class ObjectsService {
         onInfo: async (parsed) => {
           const packageId = requireId(parsed.packageID, 'info.packageID');
           const affinity = parsed.affinity === undefined || parsed.affinity === null ? undefined : requireId(parsed.affinity, 'info.affinity');
-          await this.requirePackage(userId, packageId);
-          const space = await this.spaces.uploadTarget(userId, affinity);
+          const space = await this.uploadTarget(userId, packageId, affinity);
           target = { packageId, userSpaceId: space.userSpaceId, store: this.drivers.shardStoreFor(space) };
           return target;
         },
@@ -103,24 +124,22 @@ export class ObjectsService {
       staged.map((s) => s.shard),
       (shards) => this.shards.touch(info.userSpaceId, shards),
     );
-    const committed = await runTransaction(this.ds, `package ${info.packageId} not found`, (em) =>
-      this.commitObjects(
-        em,
-        userId,
-        info.packageId,
-        staged.map(({ path, shard }) => ({
-          path,
-          size: shard.size,
-          fileHash: shard.fileHash,
-          redundancy: { type: 'none' as const },
-          blocks: [{ index: 0, userSpaceId: info.userSpaceId, fileHash: shard.fileHash, size: shard.size }],
-        })),
-      ),
-    ).catch((e: unknown) => {
-      // Only when the commit came later than JCS_GC_GRACE_SECONDS + JCS_GC_READ_GRACE_SECONDS after the touch.
-      if (e instanceof ShardGoneError) throw operationFailed('the upload took too long to commit and its data was collected; upload it again', 503);
-      throw e;
-    });
+    const objects = staged.map(({ path, shard }) => ({
+      path,
+      size: shard.size,
+      fileHash: shard.fileHash,
+      redundancy: { type: 'none' as const },
+      blocks: [{ index: 0, userSpaceId: info.userSpaceId, fileHash: shard.fileHash, size: shard.size }],
+    }));
+    // One statement (autocommit): the commit is one round trip.
+    const parentGone = `package ${info.packageId} not found`;
+    const committed = await this.sql
+      .retrying((runner) => this.commitWith(runner, userId, info.packageId, objects), (e) => asParentGone(e, parentGone))
+      .catch((e: unknown) => {
+        // Only when the commit came later than JCS_GC_GRACE_SECONDS + JCS_GC_READ_GRACE_SECONDS after the touch.
+        if (e instanceof ShardGoneError) throw operationFailed('the upload took too long to commit and its data was collected; upload it again', 503);
+        throw e;
+      });
     return committed.map(toObjectView);
   }
 
@@ -128,41 +147,47 @@ export class ObjectsService {
    * Creates or overwrites (in place: same objectID and createTime) the objects at the given paths of a
    * package, replacing their blocks. Returns them in input order. Runs inside the caller's transaction.
    */
-  async commitObjects(
-    em: EntityManager,
-    userId: number,
-    packageId: number,
-    objects: Array<{ path: string; size: number; fileHash: string; redundancy: ObjectEntity['redundancy']; blocks: NewBlock[] }>,
-  ): Promise<ObjectEntity[]> {
+  commitObjects(em: EntityManager, userId: number, packageId: number, objects: NewObject[]): Promise<ObjectEntity[]> {
+    return this.commitWith(runnerOf(em), userId, packageId, objects);
+  }
+
+  /**
+   * `commitObjects` on any runner, in one statement (jcs_commit_objects): the package held FOR SHARE,
+   * the objects upserted, their blocks replaced under ShardRegistry.reference's protocol (shards KEY
+   * SHARE locked in sortedShardKeys order, doomed marks cleared; ShardGoneError when one is collected
+   * or being deleted, and then nothing is written).
+   */
+  async commitWith(tx: SqlRunner, userId: number, packageId: number, objects: NewObject[]): Promise<ObjectEntity[]> {
     const input = objects;
-    // Holds the package against a concurrent delete until the commit.
-    const pkg = await em.query('SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2 FOR SHARE', [userId, packageId]);
-    if (pkg.length === 0) throw notFound(`package ${packageId} not found`);
     // Rows are locked in path byte order (COLLATE "C"), the order every writer of several objects
     // uses, so two batches of the same paths in opposite orders queue instead of deadlocking.
     objects = [...objects].sort((x, y) => compareKeys(x.path, y.path));
-    const rows: Record<string, unknown>[] = await em.query(
-      `INSERT INTO objects (user_id, package_id, path, size, file_hash, redundancy, create_time, update_time)
-       SELECT $1, $2, t.path, t.size, t.hash, t.red, now(), now()
-       FROM unnest($3::text[], $4::bigint[], $5::text[], $6::jsonb[]) AS t(path, size, hash, red)
-       ON CONFLICT (package_id, path) DO UPDATE
-         SET size = EXCLUDED.size, file_hash = EXCLUDED.file_hash, redundancy = EXCLUDED.redundancy, update_time = EXCLUDED.update_time
-       RETURNING *`,
-      [
+    const blocks = objects.flatMap((o) => o.blocks.map((b) => ({ ...b, path: o.path })));
+    const keys = sortedShardKeys(blocks.map((b) => ({ userSpaceId: b.userSpaceId, fileHash: b.fileHash })));
+    const rows = await tx
+      .rows(COMMIT_OBJECTS, [
         userId,
         packageId,
         objects.map((o) => o.path),
         objects.map((o) => o.size),
         objects.map((o) => o.fileHash),
         objects.map((o) => JSON.stringify(o.redundancy)),
-      ],
-    );
+        keys.map((k) => k.userSpaceId),
+        keys.map((k) => k.fileHash),
+        blocks.map((b) => b.path),
+        blocks.map((b) => b.index),
+        blocks.map((b) => b.userSpaceId),
+        blocks.map((b) => b.fileHash),
+        blocks.map((b) => b.size),
+      ])
+      .catch((e: unknown) => {
+        if (pgCode(e) !== SHARD_GONE) throw e;
+        const detail = String((e as { detail?: string; driverError?: { detail?: string } }).driverError?.detail ?? (e as { detail?: string }).detail);
+        const slash = detail.indexOf('/');
+        throw new ShardGoneError({ userSpaceId: Number(detail.slice(0, slash)), fileHash: detail.slice(slash + 1) });
+      });
+    if (rows.length === 0) throw notFound(`package ${packageId} not found`);
     const byPath = new Map(rows.map((r) => [r.path as string, objectFromRow(r)]));
-    const ids = [...byPath.values()].map((o) => o.objectId);
-    await em.query('DELETE FROM object_blocks WHERE object_id = ANY($1)', [ids]);
-    await em.query('DELETE FROM multipart_parts WHERE object_id = ANY($1)', [ids]);
-    const blocks = objects.flatMap((o) => o.blocks.map((b) => ({ ...b, objectId: byPath.get(o.path)!.objectId })));
-    await this.insertBlocks(em, blocks);
     return input.map((o) => byPath.get(o.path)!);
   }
 
@@ -212,19 +237,30 @@ export class ObjectsService {
     return withBlocksFromRow(rows[0]);
   }
 
-  /** `getWithBlocks` by package and path. */
-  async getByPathWithBlocks(userId: number, packageId: number, path: string): Promise<{ object: ObjectEntity; blocks: ObjectBlockEntity[] }> {
+  /** `download`: the object, its blocks and their spaces in one statement (as `getWithBlocks`, plus the spaces). */
+  async getForRead(userId: number, objectId: number): Promise<ObjectForRead> {
+    const [row] = await this.sql.rows(READ_BY_ID, [userId, objectId]);
+    if (!row) throw notFound(`object ${objectId} not found`);
+    return forReadFromRow(row);
+  }
+
+  /** `downloadByPath`: `getForRead` by package and path; the package check is in the same statement. */
+  async getByPathForRead(userId: number, packageId: number, path: string): Promise<ObjectForRead> {
     assertValidObjectPath(path);
-    const rows = await this.ds.query(`${WITH_BLOCKS} WHERE o.user_id = $1 AND o.package_id = $2 AND o.path = $3 GROUP BY o.object_id`, [
-      userId,
-      packageId,
-      path,
-    ]);
-    if (rows.length === 0) {
-      await this.requirePackage(userId, packageId);
-      throw notFound(`object ${JSON.stringify(path)} not found in package ${packageId}`);
-    }
-    return withBlocksFromRow(rows[0]);
+    const [row] = await this.sql.rows(READ_BY_PATH, [userId, packageId, path]);
+    if (!row!.package_found) throw notFound(`package ${packageId} not found`);
+    if (row!.object_id === null) throw notFound(`object ${JSON.stringify(path)} not found in package ${packageId}`);
+    return forReadFromRow(row!);
+  }
+
+  /**
+   * Exact `listByPath`: the object at `path` (or none) and the package check in one statement. A
+   * missing or foreign package is DataNotFound, as `requirePackage`.
+   */
+  async findExact(userId: number, packageId: number, path: string): Promise<ObjectEntity | null> {
+    const [row] = await this.sql.rows(LIST_EXACT, [userId, packageId, path]);
+    if (!row!.package_found) throw notFound(`package ${packageId} not found`);
+    return row!.object_id === null ? null : objectFromRow(row!);
   }
 
   /**
@@ -340,8 +376,18 @@ export class ObjectsService {
   }
 
   async requirePackage(userId: number, packageId: number): Promise<void> {
-    if (!(await this.ds.getRepository(PackageEntity).exists({ where: { userId, packageId } })))
-      throw notFound(`package ${packageId} not found`);
+    if ((await this.sql.rows(PACKAGE_EXISTS, [userId, packageId])).length === 0) throw notFound(`package ${packageId} not found`);
+  }
+
+  /**
+   * The package check of an upload and the space its shards go to (SpacesService.uploadTarget's
+   * rule), in one statement.
+   */
+  private async uploadTarget(userId: number, packageId: number, affinity: number | undefined): Promise<UserSpaceEntity> {
+    const [row] = await this.sql.rows(UPLOAD_TARGET, [userId, packageId, affinity ?? null]);
+    if (!row!.package_found) throw notFound(`package ${packageId} not found`);
+    if (row!.user_space_id === null) throw operationFailed(`user ${userId} has no default user space`);
+    return userSpaceFromRow(row!);
   }
 }
 
@@ -359,6 +405,16 @@ function withBlocksFromRow(row: Record<string, any>): { object: ObjectEntity; bl
     size: Number(b.size),
   })) as ObjectBlockEntity[];
   return { object, blocks };
+}
+
+function forReadFromRow(row: Record<string, any>): ObjectForRead {
+  const { object, blocks } = withBlocksFromRow(row);
+  const spaces = new Map<number, UserSpaceEntity>();
+  for (const r of row.spaces_json as Array<Record<string, unknown>>) {
+    const s = userSpaceFromRow(r);
+    spaces.set(s.userSpaceId, s);
+  }
+  return { object, blocks, spaces };
 }
 
 export function requireId(v: unknown, what: string): number {

@@ -1,15 +1,9 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { notFound } from '#common';
+import { isRetryable, pgCode } from '#db';
 
-/** The PostgreSQL error code of a failed query (TypeORM's QueryFailedError copies the driver's fields). */
-export function pgCode(err: unknown): string | undefined {
-  const e = err as { code?: unknown; driverError?: { code?: unknown } };
-  const code = e?.driverError?.code ?? e?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** Deadlock (40P01) and serialization failure (40001): the transaction did nothing and may run again. */
-export const isRetryable = (err: unknown) => ['40P01', '40001'].includes(pgCode(err) ?? '');
+// One definition for TypeORM's and the pool's transactions (#db's Sql.transaction).
+export { isRetryable, pgCode };
 
 const MAX_ATTEMPTS = 4;
 

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { operationFailed } from '#common';
+import { sqlOf, type Sql } from '#db';
 
 export interface ShardKey {
   userSpaceId: number;
@@ -42,10 +43,15 @@ export const deletingMarkTtlMs = (config: Pick<AppConfig, 'JCS_BACKEND_TIMEOUT_M
  */
 @Injectable()
 export class ShardRegistry {
+  /** `touch` runs on every upload: straight to the pool, as a prepared statement. */
+  private readonly sql: Sql;
+
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.sql = sqlOf(ds);
+  }
 
   /**
    * Records (or refreshes) shards about to be published in a space: one statement for a batch. A
@@ -56,15 +62,12 @@ export class ShardRegistry {
     const staleMs = deletingMarkTtlMs(this.config);
     const deadline = Date.now() + staleMs + 10_000;
     for (let wait = 20; pending.length > 0; wait = Math.min(wait * 2, 500)) {
-      const done: Array<{ file_hash: string }> = await this.ds.query(
-        `INSERT INTO shards (user_space_id, file_hash, size, touch_time)
-         SELECT $1, t.hash, t.size, now() FROM unnest($2::text[], $3::bigint[]) AS t(hash, size)
-         ORDER BY t.hash
-         ON CONFLICT (user_space_id, file_hash) DO UPDATE SET touch_time = now(), doomed_since = NULL, deleting_since = NULL
-           WHERE shards.deleting_since IS NULL OR shards.deleting_since < now() - make_interval(secs => $4)
-         RETURNING file_hash`,
-        [userSpaceId, pending.map((s) => s.fileHash), pending.map((s) => s.size), staleMs / 1000],
-      );
+      const done = await this.sql.rows<{ file_hash: string }>(TOUCH, [
+        userSpaceId,
+        pending.map((s) => s.fileHash),
+        pending.map((s) => s.size),
+        staleMs / 1000,
+      ]);
       const ok = new Set(done.map((r) => r.file_hash));
       pending = pending.filter((s) => !ok.has(s.fileHash));
       if (pending.length === 0) return;
@@ -113,3 +116,14 @@ export class ShardRegistry {
     );
   }
 }
+
+/** ShardRegistry.touch's one statement (rows written in hash order: the lock order of sortedShardKeys). */
+const TOUCH = {
+  name: 'shards.touch',
+  text: `INSERT INTO shards (user_space_id, file_hash, size, touch_time)
+         SELECT $1, t.hash, t.size, now() FROM unnest($2::text[], $3::bigint[]) AS t(hash, size)
+         ORDER BY t.hash
+         ON CONFLICT (user_space_id, file_hash) DO UPDATE SET touch_time = now(), doomed_since = NULL, deleting_since = NULL
+           WHERE shards.deleting_since IS NULL OR shards.deleting_since < now() - make_interval(secs => $4)
+         RETURNING file_hash`,
+};

@@ -2,8 +2,7 @@ import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/
 import { ApiBody, ApiConsumes, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { DomainError } from '#common';
-import type { ObjectBlockEntity, ObjectEntity } from '#db';
-import { MultipartService, ObjectListing, ObjectReader, ObjectsService } from '#objects';
+import { MultipartService, ObjectListing, ObjectReader, ObjectsService, type ObjectForRead } from '#objects';
 import { TenantCtx, TenantId, type AuthedRequest, type TenantContext } from '../auth/tenant.js';
 import {
   CloneBody,
@@ -45,20 +44,19 @@ export class ObjectsController {
   @ApiProduces('application/octet-stream')
   @ApiOperation({ summary: 'Download an object (offset/length or a Range header)' })
   async download(@TenantId() userId: number, @Query() q: DownloadQuery, @Req() req: AuthedRequest, @Res() res: Response) {
-    await this.send(await this.objects.getWithBlocks(userId, q.objectID), q.offset, q.length, req, res);
+    await this.send(await this.objects.getForRead(userId, q.objectID), q.offset, q.length, req, res);
   }
 
   @Get('downloadByPath')
   @ApiProduces('application/octet-stream')
   @ApiOperation({ summary: 'Download an object by package and path' })
   async downloadByPath(@TenantId() userId: number, @Query() q: DownloadByPathQuery, @Req() req: AuthedRequest, @Res() res: Response) {
-    await this.send(await this.objects.getByPathWithBlocks(userId, q.packageID, q.path), q.offset, q.length, req, res);
+    await this.send(await this.objects.getByPathForRead(userId, q.packageID, q.path), q.offset, q.length, req, res);
   }
 
   @Get('listByPath')
   @ApiOperation({ summary: 'List objects by exact path, prefix, or delimiter, with continuation tokens' })
   async listByPath(@TenantId() userId: number, @Query() q: ListByPathQuery) {
-    await this.objects.requirePackage(userId, q.packageID);
     return this.listing.list(userId, {
       packageId: q.packageID,
       path: q.path ?? '',
@@ -132,9 +130,9 @@ export class ObjectsController {
     }
   }
 
-  /** `found` is the object and its blocks read in one statement: headers and bytes of one version. */
+  /** `found` is the object, its blocks and their spaces read in one statement: headers and bytes of one version. */
   private async send(
-    { object, blocks }: { object: ObjectEntity; blocks: ObjectBlockEntity[] },
+    { object, blocks, spaces }: ObjectForRead,
     offset: number | undefined,
     length: number | undefined,
     req: AuthedRequest,
@@ -142,7 +140,7 @@ export class ObjectsController {
   ) {
     try {
       const { span, partial } = requestedSpan(req, object.size, offset, length);
-      const read = await this.reader.prepare(object, blocks, span);
+      const read = await this.reader.prepare(object, blocks, span, spaces);
       await sendObject(res, read, partial);
     } catch (e) {
       if (e instanceof DomainError && e.status === 416) res.setHeader('Content-Range', `bytes */${object.size}`);

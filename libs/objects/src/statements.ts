@@ -1,0 +1,79 @@
+import type { Statement } from '#db';
+
+// The statements of the hot object routes, each one round trip, sent as named prepared statements
+// (#db's Sql). Every one carries the tenant's user_id.
+
+const OBJECT_COLUMNS = 'o.object_id, o.user_id, o.package_id, o.path, o.size, o.file_hash, o.redundancy, o.create_time, o.update_time';
+
+/**
+ * A missing package and a foreign one answer alike (both false). Only evaluated when the object
+ * itself was not found: a found object proves its package.
+ */
+const packageFound = (objectIdColumn: string) =>
+  `CASE WHEN ${objectIdColumn} IS NULL THEN EXISTS (SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2) ELSE true END AS package_found`;
+
+/**
+ * The package check and the space new shards go to (SpacesService.uploadTarget's rule: `affinity`
+ * ($3, may be null) when it is one of the tenant's spaces with a shard store, else the tenant's
+ * default space), in one statement. One row always; the space columns are null when there is none.
+ */
+export const UPLOAD_TARGET: Statement = {
+  name: 'objects.uploadTarget',
+  text: `SELECT EXISTS (SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2) AS package_found, s.*
+         FROM (SELECT 1) one LEFT JOIN LATERAL (
+           SELECT us.* FROM user_spaces us
+           WHERE us.user_id = $1
+             AND (us.is_default OR (us.user_space_id = $3::bigint AND us.shard_store IS NOT NULL AND us.shard_store <> 'null'::jsonb))
+           ORDER BY us.is_default LIMIT 1) s ON true`,
+};
+
+/**
+ * An objects commit in one statement (the migration CommitObjectsFunction1764800000000 says what it
+ * does and why it is a function). No row when the package is missing; SQLSTATE JC001 when a shard
+ * is gone (its DETAIL is `space/hash`).
+ */
+export const COMMIT_OBJECTS: Statement = {
+  name: 'objects.commit',
+  text: `SELECT object_id, user_id, package_id, path, size, file_hash, redundancy, create_time, update_time
+         FROM jcs_commit_objects($1::bigint, $2::bigint, $3::text[], $4::bigint[], $5::text[], $6::jsonb[], $7::bigint[], $8::text[],
+                                 $9::text[], $10::int[], $11::bigint[], $12::text[], $13::bigint[])`,
+};
+
+export const SHARD_GONE = 'JC001';
+
+/**
+ * An object with its blocks and the user spaces holding them, in one statement (one snapshot): the
+ * headers and the bytes of a download are of one version, and the spaces need no second trip (the
+ * driver cache is keyed by the space's revision, which the row carries).
+ */
+const FOR_READ = `SELECT ${OBJECT_COLUMNS},
+    (SELECT COALESCE(json_agg(json_build_object('index', b.index, 'userSpaceId', b.user_space_id, 'fileHash', b.file_hash, 'size', b.size)
+                              ORDER BY b.index, b.user_space_id), '[]')
+     FROM object_blocks b WHERE b.object_id = o.object_id) AS blocks_json,
+    (SELECT COALESCE(json_agg(us), '[]') FROM user_spaces us
+     WHERE us.user_space_id IN (SELECT b.user_space_id FROM object_blocks b WHERE b.object_id = o.object_id)) AS spaces_json
+  FROM objects o`;
+
+export const READ_BY_ID: Statement = {
+  name: 'objects.readById',
+  text: `${FOR_READ} WHERE o.user_id = $1 AND o.object_id = $2`,
+};
+
+/** One row always: the object (null columns when missing) and whether the package exists. */
+export const READ_BY_PATH: Statement = {
+  name: 'objects.readByPath',
+  text: `SELECT ${packageFound('x.object_id')}, x.*
+         FROM (SELECT 1) one LEFT JOIN LATERAL (${FOR_READ} WHERE o.user_id = $1 AND o.package_id = $2 AND o.path = $3) x ON true`,
+};
+
+/** Exact listByPath: one row always, as READ_BY_PATH, without the blocks. */
+export const LIST_EXACT: Statement = {
+  name: 'objects.listExact',
+  text: `SELECT ${packageFound('o.object_id')}, ${OBJECT_COLUMNS}
+         FROM (SELECT 1) one LEFT JOIN objects o ON o.user_id = $1 AND o.package_id = $2 AND o.path = $3`,
+};
+
+export const PACKAGE_EXISTS: Statement = {
+  name: 'objects.packageExists',
+  text: 'SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2',
+};
