@@ -13,10 +13,27 @@ import { startWorker } from '#worker';
 async function main(): Promise<void> {
   const config = loadConfig();
   const masterKey = resolveMasterKey(config, (m) => console.warn(JSON.stringify({ level: 'warn', msg: m })));
+
+  // Graceful shutdown: stop taking connections, let requests in flight finish, close the worker (it
+  // finishes its current job), the pools and queues, then exit 0. Installed before anything starts:
+  // a SIGTERM while the worker is still starting (the gateway may already answer) must not kill the
+  // process uncleanly.
+  let app: Awaited<ReturnType<typeof createGatewayApp>> | undefined;
+  let worker: Awaited<ReturnType<typeof startWorker>> | undefined;
+  const shutdown = async (signal: string) => {
+    if (app) app.get(Logger).log(`${signal} received: shutting down`);
+    const force = setTimeout(() => process.exit(1), 30_000).unref();
+    await Promise.allSettled([app?.close(), worker?.close()]);
+    clearTimeout(force);
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
   await ensureDatabase(config.DATABASE_URL);
   await pingRedis(config.REDIS_URL);
 
-  const app = await createGatewayApp(config, masterKey);
+  app = await createGatewayApp(config, masterKey);
   const log = app.get(Logger);
   const admin = await ensureAdmin(app, config);
   if (admin) {
@@ -27,19 +44,7 @@ async function main(): Promise<void> {
   await app.listen(config.PORT, config.HOST);
   log.log(`gateway listening on http://${config.HOST}:${config.PORT} (docs at /docs)`);
 
-  const worker = process.argv.includes('--with-worker') ? await startWorker(config, masterKey) : undefined;
-
-  // Graceful shutdown: stop taking connections, let requests in flight finish, close the worker (it
-  // finishes its current job), the pools and queues, then exit 0.
-  const shutdown = async (signal: string) => {
-    log.log(`${signal} received: shutting down`);
-    const force = setTimeout(() => process.exit(1), 30_000).unref();
-    await Promise.allSettled([app.close(), worker?.close()]);
-    clearTimeout(force);
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  if (process.argv.includes('--with-worker')) worker = await startWorker(config, masterKey);
 }
 
 main().catch((e: Error) => {
