@@ -78,6 +78,16 @@ describe('Local driver on the file system', () => {
     expect(await readdir(outside)).toEqual(['secret.txt']);
   });
 
+  it('small in-memory reads follow the same symlink rules, also in a folder it has just checked', async () => {
+    for (let i = 0; i < 2; i++) {
+      // The second round runs with the folders recently verified: the no-follow open must still refuse.
+      await expectCode(d.readBytes('secret-link', { expectedSize: 6 }), 'BadArgument');
+      await expectCode(d.readBytes('dangling', { expectedSize: 1 }), 'BadArgument');
+      expect((await d.readBytes('inside/alias.txt', { expectedSize: 4 })).toString()).toBe('real');
+      expect((await d.readBytes('inside/real.txt', { expectedSize: 4 })).toString()).toBe('real');
+    }
+  });
+
   it('lists the root without following links outside; a symlink to a file inside is an object', async () => {
     const keys = await keysUnder(d, '');
     expect(keys).toEqual(['inside/alias.txt', 'inside/real.txt']);
