@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { DomainError, operationFailed } from '#common';
+import { DomainError, badArgument, operationFailed } from '#common';
 import {
   StorageKeyNotFoundError,
   type ByteRange,
@@ -24,6 +24,7 @@ export const DEFAULT_PAGE_SIZE = 1000;
  */
 export abstract class CheckedStorageDriver implements StorageDriver {
   abstract readonly kind: StorageKind;
+  abstract readonly listsModTime: boolean;
 
   protected abstract headObject(key: string): Promise<{ size: number; modTime: Date } | null>;
   protected abstract readObject(key: string, range: ByteRange | undefined): Promise<Readable>;
@@ -99,6 +100,8 @@ export abstract class CheckedStorageDriver implements StorageDriver {
   async write(key: string, body: Readable, opts: WriteOptions = {}): Promise<{ size: number }> {
     assertSafeKey(key);
     assertValidSize(opts.size);
+    if (opts.modTime !== undefined && !(opts.modTime instanceof Date && Number.isFinite(opts.modTime.getTime())))
+      throw badArgument('modTime must be a valid date');
     opts.signal?.throwIfAborted();
     return this.tracked(() => this.writeObject(key, body, opts));
   }

@@ -52,6 +52,7 @@ describe('createDriver', () => {
 function fakeDriver(name: string): StorageDriver & { closed: boolean; name: string } {
   return {
     kind: 'Local',
+    listsModTime: true,
     name,
     closed: false,
     async close() {

@@ -34,6 +34,12 @@ export interface WriteOptions {
    * (and so the garbage collector's temp sweep) see it.
    */
   exclusive?: boolean;
+  /**
+   * The object's modification time, kept as rclone keeps it: the file's mtime on Local, `mtime` user
+   * metadata (seconds since the epoch as a decimal, `X-Amz-Meta-Mtime`) on S3 and OBS. `head` reports it
+   * back; without it an object's time is when it was written.
+   */
+  modTime?: Date;
 }
 
 /** Options of `move` and `delete`. */
@@ -56,9 +62,15 @@ export interface PruneOptions {
  */
 export interface StorageDriver {
   readonly kind: StorageKind;
+  /**
+   * Whether `list` reports the modification time a write kept (`WriteOptions.modTime`). Local does; S3
+   * and OBS listings carry only the upload time (user metadata needs a HEAD), so callers comparing
+   * times ask `head` for the kept one.
+   */
+  readonly listsModTime: boolean;
   /** Writes, reads back and deletes a probe object under `probeDir` (a relative key prefix); throws OperationFailed with the backend's reason. */
   test(probeDir: string): Promise<void>;
-  /** Size and modification time, or null when there is no object under `key`. */
+  /** Size and modification time (the kept one, see `WriteOptions.modTime`), or null when there is no object under `key`. */
   head(key: string): Promise<{ size: number; modTime: Date } | null>;
   /**
    * The object's bytes, or exactly the bytes of `range` (an `end` past the object is clamped; a

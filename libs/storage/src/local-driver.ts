@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { lstat, mkdir, open, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, realpath, rename, rmdir, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -36,6 +36,7 @@ const TEMP_NAME = /^\.tmp-[0-9a-f]{24}$/;
  */
 export class LocalDriver extends CheckedStorageDriver {
   readonly kind = 'Local' as const;
+  readonly listsModTime = true;
   private readonly root: string;
   private realRoot?: string;
 
@@ -123,6 +124,8 @@ export class LocalDriver extends CheckedStorageDriver {
       watch = watchBody(body, [counter, file]);
       await pipeline(body, counter, file, { signal: opts.signal });
       fh = undefined;
+      // The time is set on the temp file, so the final name never shows the write's own time.
+      if (opts.modTime) await utimes(partial, opts.modTime, opts.modTime);
       if (!opts.exclusive) await rename(partial, abs);
       partial = '';
       // A staging write is moved elsewhere by its caller, whose move makes the final name durable.

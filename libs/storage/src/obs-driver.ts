@@ -6,6 +6,7 @@ import { badArgument, operationFailed } from '#common';
 import { remoteFailure } from './backend-error.js';
 import { exactRangeBody, httpRange } from './byte-streams.js';
 import { remoteWrite } from './remote-write.js';
+import { MTIME_METADATA_KEY, formatMtimeMetadata, mtimeFromMetadata } from './mod-time.js';
 import { CheckedStorageDriver } from './checked-driver.js';
 import { guardedAgents, type ConnectGuard } from './guarded-agents.js';
 import { StorageKeyNotFoundError, type ByteRange, type StorageEntry, type WriteOptions } from './driver.js';
@@ -62,6 +63,7 @@ interface ListedObject {
  */
 export class ObsDriver extends CheckedStorageDriver {
   readonly kind = 'OBS' as const;
+  readonly listsModTime = false;
   private readonly bucket: string;
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
@@ -96,7 +98,10 @@ export class ObsDriver extends CheckedStorageDriver {
     if (res.CommonMsg.Status === 404) return null;
     this.check('head', key, res);
     const r = res.InterfaceResult ?? {};
-    return { size: Number(r.ContentLength ?? 0), modTime: parseDate(r.LastModified) };
+    return {
+      size: Number(r.ContentLength ?? 0),
+      modTime: mtimeFromMetadata(r.Metadata as Record<string, unknown> | undefined) ?? parseDate(r.LastModified),
+    };
   }
 
   protected async readObject(key: string, range: ByteRange | undefined): Promise<Readable> {
@@ -142,17 +147,18 @@ export class ObsDriver extends CheckedStorageDriver {
       opts,
       `OBS write ${this.bucket}/${key}`,
       async (counter, abort) => {
+        const metadata = opts.modTime ? { [MTIME_METADATA_KEY]: formatMtimeMetadata(opts.modTime) } : undefined;
         if (opts.size !== undefined && opts.size <= OBS_SINGLE_PUT_MAX) {
           const res = await this.call(
             'write',
             key,
             'putObject',
-            { Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size },
+            { Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size, Metadata: metadata },
             { signal: abort.signal, deadline: false },
           );
           this.check('write', key, res);
         } else {
-          await this.writeInParts(key, counter, abort.signal);
+          await this.writeInParts(key, counter, abort.signal, metadata);
         }
       },
       (err) => remoteFailure(`OBS write ${this.bucket}/${key}`, err),
@@ -160,7 +166,7 @@ export class ObsDriver extends CheckedStorageDriver {
   }
 
   /** A body that fits in one part is one PUT; otherwise a multipart upload, aborted on any failure. */
-  private async writeInParts(key: string, source: Readable, signal: AbortSignal): Promise<void> {
+  private async writeInParts(key: string, source: Readable, signal: AbortSignal, metadata?: Record<string, string>): Promise<void> {
     const parts = partsOf(source, PART_SIZE)[Symbol.asyncIterator]();
     const first = await parts.next();
     const second = first.done ? first : await parts.next();
@@ -170,13 +176,13 @@ export class ObsDriver extends CheckedStorageDriver {
         'write',
         key,
         'putObject',
-        { Bucket: this.bucket, Key: key, Body: bufferStream(data), ContentLength: data.length },
+        { Bucket: this.bucket, Key: key, Body: bufferStream(data), ContentLength: data.length, Metadata: metadata },
         { signal, deadline: false },
       );
       this.check('write', key, res);
       return;
     }
-    const init = await this.call('write', key, 'initiateMultipartUpload', { Bucket: this.bucket, Key: key }, { signal });
+    const init = await this.call('write', key, 'initiateMultipartUpload', { Bucket: this.bucket, Key: key, Metadata: metadata }, { signal });
     this.check('start multipart upload of', key, init);
     const uploadId = String(init.InterfaceResult?.UploadId ?? '');
     if (!uploadId) throw operationFailed(`OBS multipart upload of ${this.bucket}/${key}: no UploadId in the answer`, 502);

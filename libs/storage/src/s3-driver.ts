@@ -13,6 +13,7 @@ import { badArgument } from '#common';
 import { backendReason, remoteFailure } from './backend-error.js';
 import { exactRangeBody, httpRange } from './byte-streams.js';
 import { remoteWrite } from './remote-write.js';
+import { MTIME_METADATA_KEY, formatMtimeMetadata, mtimeFromMetadata } from './mod-time.js';
 import { CheckedStorageDriver } from './checked-driver.js';
 import { guardedAgents, type ConnectGuard } from './guarded-agents.js';
 import { StorageKeyNotFoundError, type ByteRange, type StorageEntry, type WriteOptions } from './driver.js';
@@ -52,6 +53,7 @@ type S3Error = Error & { $metadata?: { httpStatusCode?: number } };
  */
 export class S3Driver extends CheckedStorageDriver {
   readonly kind = 'S3' as const;
+  readonly listsModTime = false;
   private readonly client: S3Client;
   private readonly bucket: string;
 
@@ -88,7 +90,7 @@ export class S3Driver extends CheckedStorageDriver {
   protected async headObject(key: string): Promise<{ size: number; modTime: Date } | null> {
     try {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { size: res.ContentLength ?? 0, modTime: res.LastModified ?? new Date(0) };
+      return { size: res.ContentLength ?? 0, modTime: mtimeFromMetadata(res.Metadata) ?? res.LastModified ?? new Date(0) };
     } catch (err) {
       // A HEAD answer has no body, so a missing bucket looks like a missing key too; test() tells them apart.
       if (statusOf(err) === 404 || (err as Error).name === 'NotFound' || (err as Error).name === 'NoSuchKey') return null;
@@ -125,15 +127,16 @@ export class S3Driver extends CheckedStorageDriver {
       opts,
       `S3 write ${this.bucket}/${key}`,
       async (counter, abort) => {
+        const Metadata = opts.modTime ? { [MTIME_METADATA_KEY]: formatMtimeMetadata(opts.modTime) } : undefined;
         if (opts.size !== undefined && opts.size <= S3_SINGLE_PUT_MAX) {
           await this.client.send(
-            new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size }),
+            new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size, Metadata }),
             { abortSignal: abort.signal },
           );
         } else {
           const upload = new Upload({
             client: this.client,
-            params: { Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size },
+            params: { Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size, Metadata },
             partSize: PART_SIZE,
             queueSize: QUEUE_SIZE,
             leavePartsOnError: false,
