@@ -1,6 +1,7 @@
 import { InitialSchema1763700000000 } from './1763700000000-initial-schema.js';
 import { GcMarks1764600000000 } from './1764600000000-gc-marks.js';
 import { UserSpaceHostRoot1764700000000 } from './1764700000000-user-space-host-root.js';
+import { SpaceSyncer1764800000000 } from './1764800000000-space-syncer.js';
 
 /** Every migration, in order. Listed explicitly so the compiled ESM build needs no glob loading. */
-export const MIGRATIONS = [InitialSchema1763700000000, GcMarks1764600000000, UserSpaceHostRoot1764700000000];
+export const MIGRATIONS = [InitialSchema1763700000000, GcMarks1764600000000, UserSpaceHostRoot1764700000000, SpaceSyncer1764800000000];
