@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ObsDriver, S3Driver, type StorageDriver } from '#storage';
@@ -8,10 +8,8 @@ import { dropGatewayData, launchGatewayProcess, type GatewayInstance } from './s
 import { startS3rver, type RunningS3rver } from './support/s3rver.js';
 import {
   DIFF_SIZE_TIME,
-  createTask,
   expectSameTree,
   filesUnder,
-  getRuns,
   localSpace,
   obsSpace,
   runOnce,
@@ -78,7 +76,6 @@ describe('space syncer: Once runs between Local, S3 and OBS spaces', () => {
     expect(await runOnce(client(), toS3)).toMatchObject({ state: 'Succeeded', filesCopied: 4 });
     const toObs = { srcUserSpaceID: s3id, srcPath: 'in', destUserSpaceIDs: [obsid], destPathes: ['out/x'] };
     expect(await runOnce(client(), toObs)).toMatchObject({ state: 'Succeeded', filesCopied: 4 });
-    for (const [rel, content] of Object.entries(tree())) void content;
     const local = filesUnder(path.join(home, 'ls-src'));
     for (const [driver, prefix] of [[s3Driver, 'in/'], [obsDriver, 'out/x/']] as const) {
       for (const rel of local) {
@@ -91,7 +88,162 @@ describe('space syncer: Once runs between Local, S3 and OBS spaces', () => {
     expect(await runOnce(client(), toS3)).toMatchObject({ state: 'Succeeded', filesCopied: 0, filesSkipped: 4 });
     expect(await runOnce(client(), toObs)).toMatchObject({ state: 'Succeeded', filesCopied: 0, filesSkipped: 4 });
   });
+
+  it('copies one source to three destinations at once (Local, S3, OBS), every copy byte-exact with its time', async () => {
+    writeTree(path.join(home, 'fan-src'), tree(), T0);
+    const src = await localSpace(client(), 'fan-src', 'fan-src');
+    const dst = await localSpace(client(), 'fan-dst', 'fan-dst');
+    const s3id = await s3Space(client(), 'fan-s3', s3.endpoint, 'sync-s3');
+    const obsid = await obsSpace(client(), 'fan-obs', s3.endpoint, 'sync-obs');
+    const body = { srcUserSpaceID: src, destUserSpaceIDs: [dst, s3id, obsid], destPathes: ['', 'fan', 'fan'] };
+    expect(await runOnce(client(), body)).toMatchObject({ state: 'Succeeded', filesCopied: 4, filesFailed: 0 });
+    expectSameTree(path.join(home, 'fan-src'), path.join(home, 'fan-dst'));
+    for (const driver of [s3Driver, obsDriver])
+      for (const rel of filesUnder(path.join(home, 'fan-src'))) {
+        expect((await readAll(await driver.createReadStream(`fan/${rel}`))).equals(readFileSync(path.join(home, 'fan-src', rel)))).toBe(true);
+        expect((await driver.head(`fan/${rel}`))?.modTime.getTime()).toBe(T0.getTime());
+      }
+    expect(await runOnce(client(), body)).toMatchObject({ state: 'Succeeded', filesCopied: 0, filesSkipped: 4 });
+  });
+
+  it('Full copies everything; Diff skips what matches on the chosen attributes; planTask says beforehand what the run does', async () => {
+    const srcRoot = path.join(home, 'modes-src');
+    const files = { 'same.txt': 'same-content', 'time.txt': 'time-content', 'size.txt': 'size-content', 'new.txt': 'new-content' };
+    writeTree(srcRoot, files, T0);
+    const src = await localSpace(client(), 'modes-src', 'modes-src');
+    const dst = await localSpace(client(), 'modes-dst', 'modes-dst');
+    const prepare = () => {
+      const root = path.join(home, 'modes-dst');
+      rmTree(root);
+      writeTree(root, { 'same.txt': 'same-content', 'size.txt': 'size-content-longer' }, T0);
+      writeTree(root, { 'time.txt': 'time-CONTENT' }, new Date('2021-01-01T00:00:00Z'));
+    };
+    const cases: [string, Record<string, unknown>, string[]][] = [
+      ['Full', { type: 'Full' }, ['new.txt', 'same.txt', 'size.txt', 'time.txt']],
+      ['Diff size+time', { type: 'Diff', includeSize: true, includeModTime: true }, ['new.txt', 'size.txt', 'time.txt']],
+      ['Diff size', { type: 'Diff', includeSize: true, includeModTime: false }, ['new.txt', 'size.txt']],
+      ['Diff time', { type: 'Diff', includeSize: false, includeModTime: true }, ['new.txt', 'time.txt']],
+      ['Diff existence', { type: 'Diff', includeSize: false, includeModTime: false }, ['new.txt']],
+    ];
+    for (const [label, mode, copied] of cases) {
+      prepare();
+      const body = { mode, srcUserSpaceID: src, destUserSpaceIDs: [dst], destPathes: [''] };
+      const plan = (await client().post('/v1/spaceSyncer/planTask', { trigger: { type: 'Once' }, ...body })).body.data.plan;
+      expect({ label, copy: plan.copy.map((e: any) => e.path) }).toEqual({ label, copy: copied });
+      expect(plan.copy.every((e: any) => e.destUserSpaceID === dst)).toBe(true);
+      expect(plan.skip.map((e: any) => e.path).sort()).toEqual(Object.keys(files).filter((f) => !copied.includes(f)).sort());
+      const run = await runOnce(client(), body);
+      expect({ label, copied: run.filesCopied, skipped: run.filesSkipped }).toEqual({ label, copied: copied.length, skipped: 4 - copied.length });
+      for (const f of copied) {
+        expect(readFileSync(path.join(home, 'modes-dst', f), 'utf8')).toBe(files[f as keyof typeof files]);
+        expect(statSync(path.join(home, 'modes-dst', f)).mtime.getTime()).toBe(T0.getTime());
+      }
+    }
+  });
+
+  it('applies each filter (Size bounds inclusive, Extension in any case, Path globs) and their combination', async () => {
+    const MiB = 1024 * 1024;
+    const srcRoot = path.join(home, 'filters-src');
+    writeTree(srcRoot, {
+      'a.mp4': randomBytes(2 * MiB),
+      'b.MP4': randomBytes(10),
+      'c.txt': randomBytes(2 * MiB),
+      'sub/d.mp4': randomBytes(MiB),
+      'skip/e.mp4': randomBytes(2 * MiB),
+      '.hidden.mp4': randomBytes(3),
+    });
+    const src = await localSpace(client(), 'filters-src', 'filters-src');
+    const dst = await localSpace(client(), 'filters-dst', 'filters-dst');
+    const planned = async (filters: unknown[]) => {
+      const res = await client().post('/v1/spaceSyncer/planTask', {
+        trigger: { type: 'Once' }, mode: { type: 'Full' }, filters, srcUserSpaceID: src, srcPath: '', destUserSpaceIDs: [dst], destPathes: [''],
+      });
+      expect(res.body.code).toBe('OK');
+      return res.body.data.plan.copy.map((e: any) => e.path);
+    };
+    expect(await planned([{ type: 'Size', minSize: MiB }])).toEqual(['a.mp4', 'c.txt', 'skip/e.mp4', 'sub/d.mp4']);
+    expect(await planned([{ type: 'Size', maxSize: 10 }])).toEqual(['.hidden.mp4', 'b.MP4']);
+    expect(await planned([{ type: 'Size', minSize: 10, maxSize: MiB }])).toEqual(['b.MP4', 'sub/d.mp4']);
+    expect(await planned([{ type: 'Extension', extensions: ['.mp4'] }])).toEqual(['.hidden.mp4', 'a.mp4', 'b.MP4', 'skip/e.mp4', 'sub/d.mp4']);
+    expect(await planned([{ type: 'Extension', extensions: ['TXT'] }])).toEqual(['c.txt']);
+    expect(await planned([{ type: 'Path', include: ['**/*.mp4'], exclude: ['skip/**'] }])).toEqual(['.hidden.mp4', 'a.mp4', 'sub/d.mp4']);
+    expect(await planned([{ type: 'Path', include: ['*.mp4'] }])).toEqual(['.hidden.mp4', 'a.mp4']);
+    expect(await planned([{ type: 'Path', exclude: ['*.txt', 'sub'] }])).toEqual(['.hidden.mp4', 'a.mp4', 'b.MP4', 'skip/e.mp4', 'sub/d.mp4']);
+    // The issue's example: only *.mp4 over 1 MiB, outside skip/.
+    const combined = [{ type: 'Size', minSize: MiB + 1 }, { type: 'Extension', extensions: ['mp4'] }, { type: 'Path', exclude: ['skip/**'] }];
+    expect(await planned(combined)).toEqual(['a.mp4']);
+    const run = await runOnce(client(), { mode: { type: 'Full' }, filters: combined, options: { noEmptyDirectories: true }, srcUserSpaceID: src, destUserSpaceIDs: [dst], destPathes: [''] });
+    expect(run).toMatchObject({ state: 'Succeeded', filesTotal: 1, filesCopied: 1 });
+    expectSameTree(srcRoot, path.join(home, 'filters-dst'), ['a.mp4']);
+  });
+
+  it('makes empty source folders at the destination (folders on Local, name/ markers on S3) unless noEmptyDirectories', async () => {
+    const srcRoot = path.join(home, 'dirs-src');
+    writeTree(srcRoot, { 'x/file.txt': 'f' }, T0);
+    for (const d of ['e1', 'x/e2', 'x/e3/e4']) mkdirSync(path.join(srcRoot, ...d.split('/')), { recursive: true });
+    const src = await localSpace(client(), 'dirs-src', 'dirs-src');
+    const dst = await localSpace(client(), 'dirs-dst', 'dirs-dst');
+    const s3id = await s3Space(client(), 'dirs-s3', s3.endpoint, 'sync-s3');
+    const without = await runOnce(client(), { options: { noEmptyDirectories: true }, srcUserSpaceID: src, destUserSpaceIDs: [dst], destPathes: ['without'] });
+    expect(without.state).toBe('Succeeded');
+    expect(existsSync(path.join(home, 'dirs-dst', 'without', 'e1'))).toBe(false);
+    expect(existsSync(path.join(home, 'dirs-dst', 'without', 'x', 'e2'))).toBe(false);
+    const withDirs = await runOnce(client(), { srcUserSpaceID: src, destUserSpaceIDs: [dst, s3id], destPathes: ['with', 'dirs'] });
+    expect(withDirs).toMatchObject({ state: 'Succeeded', filesCopied: 1 });
+    for (const d of ['e1', 'x/e2', 'x/e3/e4']) expect(statSync(path.join(home, 'dirs-dst', 'with', ...d.split('/'))).isDirectory()).toBe(true);
+    const markers: string[] = [];
+    for await (const page of s3Driver.list('dirs/', { folders: true })) markers.push(...page.map((e) => e.key));
+    expect(markers).toEqual(['dirs/e1/', 'dirs/x/e2/', 'dirs/x/e3/e4/', 'dirs/x/file.txt']);
+    // Both ways: S3 markers become folders on Local.
+    const back = await runOnce(client(), { srcUserSpaceID: s3id, srcPath: 'dirs', destUserSpaceIDs: [dst], destPathes: ['back'] });
+    expect(back).toMatchObject({ state: 'Succeeded', filesCopied: 1 });
+    for (const d of ['e1', 'x/e2', 'x/e3/e4']) expect(statSync(path.join(home, 'dirs-dst', 'back', ...d.split('/'))).isDirectory()).toBe(true);
+    expect(readFileSync(path.join(home, 'dirs-dst', 'back', 'x', 'file.txt'), 'utf8')).toBe('f');
+  });
+
+  it('deleteSource removes each source file once every destination holds it, keeping the task folder', async () => {
+    const srcRoot = path.join(home, 'move-src', 'out');
+    writeTree(srcRoot, { 'one.txt': '1', 'two/three.txt': '3' }, T0);
+    const src = await localSpace(client(), 'move-src', 'move-src');
+    const dst = await localSpace(client(), 'move-dst', 'move-dst');
+    const s3id = await s3Space(client(), 'move-s3', s3.endpoint, 'sync-s3');
+    const run = await runOnce(client(), { options: { deleteSource: true }, srcUserSpaceID: src, srcPath: 'out', destUserSpaceIDs: [dst, s3id], destPathes: ['', 'moved'] });
+    expect(run).toMatchObject({ state: 'Succeeded', filesCopied: 2 });
+    expect(filesUnder(srcRoot)).toEqual([]);
+    expect(statSync(srcRoot).isDirectory()).toBe(true);
+    expect(filesUnder(path.join(home, 'move-dst'))).toEqual(['one.txt', 'two/three.txt']);
+    expect((await readAll(await s3Driver.createReadStream('moved/two/three.txt'))).toString()).toBe('3');
+  });
+
+  it('deleteExtraneous mirrors (filtered-out files are kept), planTask lists the deletions, and maxDelete stops a run from deleting any', async () => {
+    const srcRoot = path.join(home, 'mirror-src');
+    writeTree(srcRoot, { 'keep.txt': 'k', 'sub/keep2.txt': 'k2' }, T0);
+    const src = await localSpace(client(), 'mirror-src', 'mirror-src');
+    const dst = await localSpace(client(), 'mirror-dst', 'mirror-dst');
+    const dstRoot = path.join(home, 'mirror-dst');
+    const extras = () => writeTree(dstRoot, { 'old1.txt': 'o', 'sub/old2.txt': 'o', 'sub/deeper/old3.txt': 'o', 'notes.log': 'excluded by the filter' });
+    extras();
+    const base = { filters: [{ type: 'Path', exclude: ['*.log'] }], srcUserSpaceID: src, destUserSpaceIDs: [dst], destPathes: [''] };
+    const guarded = await runOnce(client(), { ...base, options: { deleteExtraneous: true, maxDelete: 2 } });
+    expect(guarded.state).toBe('Failed');
+    expect(guarded.filesCopied).toBe(2);
+    expect(guarded.filesDeleted).toBe(0);
+    expect(guarded.errors).toEqual([{ path: '', message: expect.stringContaining('maxDelete') }]);
+    expect(filesUnder(dstRoot)).toEqual(['keep.txt', 'notes.log', 'old1.txt', 'sub/deeper/old3.txt', 'sub/keep2.txt', 'sub/old2.txt']);
+
+    const plan = (await client().post('/v1/spaceSyncer/planTask', { trigger: { type: 'Once' }, mode: DIFF_SIZE_TIME, ...base, options: { deleteExtraneous: true } })).body.data.plan;
+    expect(plan.delete.map((e: any) => e.path)).toEqual(['old1.txt', 'sub/deeper/old3.txt', 'sub/old2.txt']);
+    expect(plan.copy).toEqual([]);
+    const mirror = await runOnce(client(), { ...base, options: { deleteExtraneous: true, maxDelete: 3 } });
+    expect(mirror).toMatchObject({ state: 'Succeeded', filesDeleted: 3, filesCopied: 0, filesSkipped: 2 });
+    expect(filesUnder(dstRoot)).toEqual(['keep.txt', 'notes.log', 'sub/keep2.txt']);
+  });
 });
+
+function rmTree(root: string): void {
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+}
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -35,3 +35,15 @@ export function compileFilters(filters: SyncFilter[]): (f: FilterSubject) => boo
   });
   return (s) => tests.every((t) => t(s));
 }
+
+/**
+ * Which empty folders are synced: sizes and extensions say nothing about a folder, so only Path
+ * filters apply: with `include` globs (an explicit choice of files) no empty folder is made; a folder
+ * matched by an `exclude` glob (as `path` or `path/`) is left out.
+ */
+export function compileFolderFilter(filters: SyncFilter[]): (path: string) => boolean {
+  const paths = filters.filter((f): f is SyncFilter & { type: 'Path' } => f.type === 'Path');
+  if (paths.some((f) => f.include.length > 0)) return () => false;
+  const excludes = paths.filter((f) => f.exclude.length).map((f) => picomatch(f.exclude, GLOB_OPTIONS));
+  return (path) => !excludes.some((x) => x(path) || x(`${path}/`));
+}

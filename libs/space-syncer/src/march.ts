@@ -52,16 +52,22 @@ export async function* march(
 }
 
 /**
- * The files under folder `root` of a space, one by one, keys made relative to `root`; the gateway's
- * shard areas are left out (never copied from, never deleted in). `root` itself as a file is not
- * listed: tasks sync folders.
+ * The files under folder `root` of a space, one by one, keys made relative to `root` (and its empty
+ * folders, as keys ending in '/', with `folders`); the gateway's shard areas are left out (never
+ * copied from, never deleted in). `root` itself as a file is not listed: tasks sync folders.
  */
-export async function* relativeEntries(driver: StorageDriver, root: string, areas: ShardAreas, pageSize = 1000): AsyncGenerator<StorageEntry> {
+export async function* relativeEntries(
+  driver: StorageDriver,
+  root: string,
+  areas: ShardAreas,
+  opts: { folders?: boolean; pageSize?: number } = {},
+): AsyncGenerator<StorageEntry> {
   if (root !== '' && areas.covers(root)) return;
   const prefix = root === '' ? '' : `${root}/`;
-  for await (const page of driver.list(prefix, { pageSize })) {
+  for await (const page of driver.list(prefix, { pageSize: opts.pageSize ?? 1000, folders: opts.folders === true })) {
     for (const e of page) {
-      if (e.key.endsWith('/')) continue; // a folder marker of S3/OBS, not a file
+      // Empty folders (keys ending in '/') come only when asked for; the task's folder itself is not one.
+      if (e.key === prefix) continue;
       if (areas.covers(e.key)) continue;
       yield { key: e.key.slice(prefix.length), size: e.size, modTime: e.modTime };
     }

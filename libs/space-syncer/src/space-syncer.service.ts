@@ -124,6 +124,7 @@ export class SpaceSyncerService {
     await walk(
       ctx,
       async (d) => {
+        if (d.kind === 'folder') return;
         if (d.kind === 'extraneous') {
           if (spec.options.deleteExtraneous) for (const { dest, entry } of d.at) push(plan.delete, { path: d.path, size: entry.size, destUserSpaceID: destId(dest) });
           return;

@@ -3,7 +3,7 @@ import { badArgument } from '#common';
 import type { UserSpaceEntity } from '#db';
 import type { StorageDriver, StorageEntry } from '#storage';
 import { SpaceDrivers, UserSpacesService, type ShardAreas } from '#user-spaces';
-import { compileFilters, type FilterSubject } from './filters.js';
+import { compileFilters, compileFolderFilter, type FilterSubject } from './filters.js';
 import type { MarchItem } from './march.js';
 import type { SyncTaskSpec } from './task-spec.js';
 
@@ -21,6 +21,9 @@ export interface SyncContext {
   src: SyncSide;
   dests: SyncSide[];
   passes: (f: FilterSubject) => boolean;
+  passesFolder: (path: string) => boolean;
+  /** Whether empty folders are synced (`noEmptyDirectories` false). */
+  folders: boolean;
 }
 
 /** The key of a task-relative path in a side's folder. */
@@ -48,7 +51,7 @@ export class SyncContexts {
     const src = await side(spec.srcUserSpaceID, spec.srcPath, 'srcPath');
     const dests: SyncSide[] = [];
     for (let i = 0; i < spec.destUserSpaceIDs.length; i++) dests.push(await side(spec.destUserSpaceIDs[i], spec.destPathes[i], `destPathes[${i}]`));
-    return { userId, spec, src, dests, passes: compileFilters(spec.filters) };
+    return { userId, spec, src, dests, passes: compileFilters(spec.filters), passesFolder: compileFolderFilter(spec.filters), folders: !spec.options.noEmptyDirectories };
   }
 }
 
@@ -67,7 +70,9 @@ export type Decision =
       /** A resumed run copied it already. */
       done: boolean;
     }
-  | { kind: 'extraneous'; path: string; at: { dest: number; entry: StorageEntry }[] };
+  | { kind: 'extraneous'; path: string; at: { dest: number; entry: StorageEntry }[] }
+  /** An empty source folder (path ends in '/') to make at the destinations that lack it. */
+  | { kind: 'folder'; path: string; makeAt: number[] };
 
 /** Two kept times are the same at the precision every driver holds: the millisecond. */
 const sameTime = (a: Date, b: Date) => Math.floor(a.getTime()) === Math.floor(b.getTime());
@@ -80,6 +85,12 @@ const sameTime = (a: Date, b: Date) => Math.floor(a.getTime()) === Math.floor(b.
  */
 export async function decide(ctx: SyncContext, item: MarchItem): Promise<Decision | null> {
   const { spec, src, dests } = ctx;
+  if (item.path.endsWith('/')) {
+    // Folders are never deleted nor counted; an empty source folder is made where it is missing.
+    if (!item.src || !ctx.passesFolder(item.path.slice(0, -1))) return null;
+    const makeAt = item.dests.flatMap((e, i) => (e || dests[i].areas.covers(keyIn(dests[i], item.path)) ? [] : [i]));
+    return makeAt.length ? { kind: 'folder', path: item.path, makeAt } : null;
+  }
   if (!item.src) {
     const at: { dest: number; entry: StorageEntry }[] = [];
     item.dests.forEach((e, i) => {

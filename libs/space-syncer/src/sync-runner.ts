@@ -186,6 +186,10 @@ export class SyncRunner {
           extraneous += d.at.length;
           return;
         }
+        if (d.kind === 'folder') {
+          for (const i of d.makeAt) await ctx.dests[i].driver.makeFolder(keyIn(ctx.dests[i], d.path.slice(0, -1)));
+          return;
+        }
         progress.filesTotal++;
         progress.bytesTotal += d.size;
         if (d.done) {
@@ -291,8 +295,8 @@ export async function walk(
   const running = new Set<Promise<void>>();
   let failure: unknown;
   const items = march(
-    relativeEntries(ctx.src.driver, ctx.src.root, ctx.src.areas),
-    ctx.dests.map((d) => relativeEntries(d.driver, d.root, d.areas)),
+    relativeEntries(ctx.src.driver, ctx.src.root, ctx.src.areas, { folders: ctx.folders }),
+    ctx.dests.map((d) => relativeEntries(d.driver, d.root, d.areas, { folders: ctx.folders })),
     done,
   );
   for await (const item of items) {

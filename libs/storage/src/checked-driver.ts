@@ -5,6 +5,7 @@ import {
   StorageKeyNotFoundError,
   type ByteRange,
   type StorageDriver,
+  type ListOptions,
   type StorageEntry,
   type PruneOptions,
   type StorageKind, type WriteOptions } from './driver.js';
@@ -34,7 +35,8 @@ export abstract class CheckedStorageDriver implements StorageDriver {
     opts: WriteOptions,
   ): Promise<{ size: number }>;
   protected abstract moveObject(fromKey: string, toKey: string, opts: PruneOptions): Promise<void>;
-  protected abstract listObjects(prefix: string, pageSize: number): AsyncGenerator<StorageEntry[]>;
+  protected abstract listObjects(prefix: string, pageSize: number, folders: boolean): AsyncGenerator<StorageEntry[]>;
+  protected abstract makeFolderObject(key: string): Promise<void>;
   protected abstract deleteObject(key: string, opts: PruneOptions): Promise<void>;
   /** Releases the backend's connections; called once nothing is in flight. */
   protected async closeBackend(): Promise<void> {}
@@ -120,15 +122,20 @@ export abstract class CheckedStorageDriver implements StorageDriver {
     });
   }
 
-  async *list(prefix: string, opts: { pageSize?: number } = {}): AsyncGenerator<StorageEntry[]> {
+  async *list(prefix: string, opts: ListOptions = {}): AsyncGenerator<StorageEntry[]> {
     assertSafePrefix(prefix);
     const pageSize = assertValidPageSize(opts.pageSize ?? DEFAULT_PAGE_SIZE);
     this.inFlight++;
     try {
-      yield* this.listObjects(prefix, pageSize);
+      yield* this.listObjects(prefix, pageSize, opts.folders === true);
     } finally {
       this.settle();
     }
+  }
+
+  async makeFolder(key: string): Promise<void> {
+    assertSafeKey(key);
+    return this.tracked(() => this.makeFolderObject(key));
   }
 
   async delete(key: string, opts: PruneOptions = {}): Promise<void> {

@@ -64,6 +64,7 @@ function fakeDriver(name: string): StorageDriver & { closed: boolean; name: stri
     write: async () => ({ size: 0 }),
     move: async () => undefined,
     list: async function* () {},
+    makeFolder: async () => undefined,
     delete: async () => undefined,
   };
 }

@@ -152,6 +152,20 @@ export function runDriverContract(
       for (const k of ['mtime/big.bin', 'mtime/moved.bin', 'mtime/now.bin']) await d.delete(k);
     });
 
+    it('makes empty folders and lists them only when asked, in key order', async () => {
+      await d.makeFolder('folders/empty');
+      await d.makeFolder('folders/empty'); // again: fine
+      await d.makeFolder('folders/a/deeper');
+      await d.write('folders/a/file', Readable.from([Buffer.from('x')]), { size: 1 });
+      await d.write('folders/full/file', Readable.from([Buffer.from('y')]), { size: 1 });
+      expect(await keysUnder(d, 'folders/')).toEqual(['folders/a/file', 'folders/full/file']);
+      const withFolders: string[] = [];
+      for await (const page of d.list('folders/', { folders: true })) withFolders.push(...page.map((e) => e.key));
+      expect(withFolders).toEqual(['folders/a/deeper/', 'folders/a/file', 'folders/empty/', 'folders/full/file']);
+      expect(await d.head('folders/empty')).toBeNull(); // a folder is not an object
+      for (const k of ['folders/a/file', 'folders/full/file']) await d.delete(k);
+    });
+
     it('deletes; deleting a missing key is fine', async () => {
       const key = 'delete/a/b/obj';
       await d.write(key, Readable.from([Buffer.from('x')]), { size: 1 });

@@ -42,6 +42,16 @@ export interface WriteOptions {
   modTime?: Date;
 }
 
+export interface ListOptions {
+  pageSize?: number;
+  /**
+   * Also list empty folders, as entries whose key ends in '/' (size 0), in key order: Local reports
+   * folders holding no object; S3 and OBS report their folder marker objects (`name/`, which a plain
+   * listing skips).
+   */
+  folders?: boolean;
+}
+
 /** Options of `move` and `delete`. */
 export interface PruneOptions {
   /**
@@ -92,7 +102,12 @@ export interface StorageDriver {
    * a plain string prefix: 'a/b' matches 'a/b/x' and 'a/bc'), recursively, in key order (UTF-8 byte
    * order) within a page. `pageSize` defaults to 1000; backends may return smaller pages.
    */
-  list(prefix: string, opts?: { pageSize?: number }): AsyncGenerator<StorageEntry[]>;
+  list(prefix: string, opts?: ListOptions): AsyncGenerator<StorageEntry[]>;
+  /**
+   * Makes an empty folder at `key` (a folder key, no trailing '/'): a directory on Local, a zero-byte
+   * `key/` marker object on S3 and OBS (as rclone and the consoles make them). An existing one is fine.
+   */
+  makeFolder(key: string): Promise<void>;
   /** Deletes the object; an absent key is not an error. */
   delete(key: string, opts?: PruneOptions): Promise<void>;
   /** Releases connections; the driver must not be used afterwards. */

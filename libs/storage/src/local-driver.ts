@@ -187,13 +187,18 @@ export class LocalDriver extends CheckedStorageDriver {
     await this.pruneEmptyDirs(path.dirname(abs), opts);
   }
 
-  protected async *listObjects(prefix: string, pageSize: number): AsyncGenerator<StorageEntry[]> {
+  protected async makeFolderObject(key: string): Promise<void> {
+    const abs = await this.resolveKey(key);
+    await this.makeDir(abs, key);
+  }
+
+  protected async *listObjects(prefix: string, pageSize: number, folders: boolean): AsyncGenerator<StorageEntry[]> {
     const realRoot = await this.rootRealPath();
     const slash = prefix.lastIndexOf('/');
     const baseKey = slash > 0 ? prefix.slice(0, slash) : '';
     const baseDir = baseKey ? await this.resolveKey(baseKey) : this.root;
     let page: StorageEntry[] = [];
-    for await (const entry of this.walk(baseDir, baseKey, prefix, realRoot)) {
+    for await (const entry of this.walk(baseDir, baseKey, prefix, realRoot, folders)) {
       page.push(entry);
       if (page.length >= pageSize) {
         yield page;
@@ -209,7 +214,21 @@ export class LocalDriver extends CheckedStorageDriver {
    * only one folder listing per level is held in memory. Symlinked folders are not descended (no
    * cycles, no escapes); a symlinked file is listed only when it resolves inside the root.
    */
-  private async *walk(dirAbs: string, dirKey: string, prefix: string, realRoot: string): AsyncGenerator<StorageEntry> {
+  private async *walk(dirAbs: string, dirKey: string, prefix: string, realRoot: string, folders = false): AsyncGenerator<StorageEntry> {
+    let listed = false;
+    for await (const entry of this.walkFiles(dirAbs, dirKey, prefix, realRoot, folders)) {
+      listed = true;
+      yield entry;
+    }
+    // Nothing below it (its contents would have come just before this point): an empty folder. Its
+    // key 'a/b/' sorts before anything after its contents, so the order stays byte order.
+    if (folders && !listed && dirKey !== '' && `${dirKey}/`.startsWith(prefix)) {
+      const st = await stat(dirAbs).catch(() => null);
+      if (st?.isDirectory()) yield { key: `${dirKey}/`, size: 0, modTime: st.mtime };
+    }
+  }
+
+  private async *walkFiles(dirAbs: string, dirKey: string, prefix: string, realRoot: string, folders: boolean): AsyncGenerator<StorageEntry> {
     let dirents: Dirent[];
     try {
       dirents = await readdir(dirAbs, { withFileTypes: true });
@@ -233,7 +252,7 @@ export class LocalDriver extends CheckedStorageDriver {
     items.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
     for (const item of items) {
       if (item.isDir) {
-        yield* this.walk(item.abs, item.key, prefix, realRoot);
+        yield* this.walk(item.abs, item.key, prefix, realRoot, folders);
         continue;
       }
       try {

@@ -273,7 +273,11 @@ export class ObsDriver extends CheckedStorageDriver {
     await this.deleteObject(fromKey);
   }
 
-  protected async *listObjects(prefix: string, pageSize: number): AsyncGenerator<StorageEntry[]> {
+  protected async makeFolderObject(key: string): Promise<void> {
+    await this.writeObject(`${key}/`, Readable.from([]), { size: 0 });
+  }
+
+  protected async *listObjects(prefix: string, pageSize: number, folders: boolean): AsyncGenerator<StorageEntry[]> {
     let marker: string | undefined;
     for (;;) {
       const res = await this.call('list', prefix, 'listObjects', {
@@ -286,7 +290,8 @@ export class ObsDriver extends CheckedStorageDriver {
       const r = res.InterfaceResult ?? {};
       const contents = (r.Contents as ListedObject[] | undefined) ?? [];
       const page = contents.map((o) => ({ key: String(o.Key ?? ''), size: Number(o.Size ?? 0), modTime: parseDate(o.LastModified) }));
-      if (page.length > 0) yield page;
+      const shown = folders ? page : page.filter((e) => !e.key.endsWith('/')); // folder markers are not objects
+      if (shown.length > 0) yield shown;
       const truncated = String(r.IsTruncated) === 'true';
       if (!truncated || page.length === 0) return;
       // NextMarker is only sent with a delimiter; without one the last key is the marker.

@@ -161,7 +161,11 @@ export class S3Driver extends CheckedStorageDriver {
     await this.deleteObject(fromKey);
   }
 
-  protected async *listObjects(prefix: string, pageSize: number): AsyncGenerator<StorageEntry[]> {
+  protected async makeFolderObject(key: string): Promise<void> {
+    await this.writeObject(`${key}/`, Readable.from([]), { size: 0 });
+  }
+
+  protected async *listObjects(prefix: string, pageSize: number, folders: boolean): AsyncGenerator<StorageEntry[]> {
     let token: string | undefined;
     do {
       let res;
@@ -182,7 +186,8 @@ export class S3Driver extends CheckedStorageDriver {
         size: o.Size ?? 0,
         modTime: o.LastModified ?? new Date(0),
       }));
-      if (page.length > 0) yield page;
+      const shown = folders ? page : page.filter((e) => !e.key.endsWith('/')); // folder markers are not objects
+      if (shown.length > 0) yield shown;
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
   }
