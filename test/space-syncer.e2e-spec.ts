@@ -8,6 +8,7 @@ import { dropGatewayData, launchGatewayProcess, type GatewayInstance } from './s
 import { startS3rver, type RunningS3rver } from './support/s3rver.js';
 import {
   DIFF_SIZE_TIME,
+  createTask,
   expectSameTree,
   filesUnder,
   localSpace,
@@ -237,6 +238,90 @@ describe('space syncer: Once runs between Local, S3 and OBS spaces', () => {
     const mirror = await runOnce(client(), { ...base, options: { deleteExtraneous: true, maxDelete: 3 } });
     expect(mirror).toMatchObject({ state: 'Succeeded', filesDeleted: 3, filesCopied: 0, filesSkipped: 2 });
     expect(filesUnder(dstRoot)).toEqual(['keep.txt', 'notes.log', 'sub/keep2.txt']);
+  });
+
+  it("isolates tenants on every route: another tenant's task is TaskNotFound, its spaces DataNotFound", async () => {
+    writeTree(path.join(home, 'iso-src'), { 'f.txt': 'mine' }, T0);
+    const src = await localSpace(client(), 'iso-src', 'iso-src');
+    const dst = await localSpace(client(), 'iso-dst', 'iso-dst');
+    const task = await createTask(client(), { trigger: { type: 'At', at: [new Date(Date.now() + 3600_000).toISOString()] }, srcUserSpaceID: src, destUserSpaceIDs: [dst], destPathes: [''] });
+    const b = await gw.createTenant(`iso-${randomBytes(3).toString('hex')}`);
+    const bSpace = (await b.client.post('/v1/userSpace/create', { name: 'b', storage: { type: 'Local', rootDir: 'b' }, credential: { type: 'Local' } })).body.data.userSpace.userSpaceID;
+    const missing = 987654;
+    for (const taskID of [task.taskID, missing]) {
+      const seen = [
+        await b.client.get('/v1/spaceSyncer/getTask', { taskID }),
+        await b.client.get('/v1/spaceSyncer/getTaskRuns', { taskID }),
+        await b.client.post('/v1/spaceSyncer/cancelTask', { taskID }),
+      ];
+      for (const res of seen) {
+        expect(res.status).toBe(404);
+        expect(res.body.code).toBe('TaskNotFound');
+      }
+    }
+    expect((await b.client.get('/v1/spaceSyncer/listTasks')).body.data.tasks).toEqual([]);
+    const bodies = [
+      { srcUserSpaceID: src, destUserSpaceIDs: [bSpace], destPathes: [''] },
+      { srcUserSpaceID: bSpace, destUserSpaceIDs: [dst], destPathes: [''] },
+      { srcUserSpaceID: bSpace, srcPath: 'in', destUserSpaceIDs: [bSpace, missing], destPathes: ['x', 'y'] },
+    ];
+    for (const body of bodies)
+      for (const route of ['createTask', 'planTask']) {
+        const res = await b.client.post(`/v1/spaceSyncer/${route}`, { trigger: { type: 'Once' }, mode: { type: 'Full' }, srcPath: '', ...body });
+        expect({ route, code: res.body.code, status: res.status }).toEqual({ route, code: 'DataNotFound', status: 404 });
+      }
+    // The owner still sees and controls it.
+    expect((await client().get('/v1/spaceSyncer/getTask', { taskID: task.taskID })).body.data.task).toMatchObject({ taskID: task.taskID, state: 'Scheduled' });
+    expect((await client().post('/v1/spaceSyncer/cancelTask', { taskID: task.taskID })).body).toMatchObject({ code: 'OK', data: null });
+    expect((await client().get('/v1/spaceSyncer/getTask', { taskID: task.taskID })).body.data.task.state).toBe('Cancelled');
+  });
+
+  it('refuses bad input with BadArgument and schedules nothing', async () => {
+    const src = await localSpace(client(), 'bad-src', 'bad-src');
+    const dst = await localSpace(client(), 'bad-dst', 'bad-dst');
+    const ok = { trigger: { type: 'Once' }, mode: { type: 'Full' }, filters: [], srcUserSpaceID: src, srcPath: '', destUserSpaceIDs: [dst], destPathes: [''] };
+    const before = (await client().get('/v1/spaceSyncer/listTasks')).body.data.tasks.length;
+    const bad: [string, Record<string, unknown>][] = [
+      ['length mismatch', { destUserSpaceIDs: [dst, dst], destPathes: ['a'] }],
+      ['no destination', { destUserSpaceIDs: [], destPathes: [] }],
+      ['zero interval', { trigger: { type: 'Interval', interval: 0 } }],
+      ['negative interval', { trigger: { type: 'Interval', interval: -5 } }],
+      ['fractional interval', { trigger: { type: 'Interval', interval: 1.5 } }],
+      ['string interval', { trigger: { type: 'Interval', interval: '10' } }],
+      ['a time in the past', { trigger: { type: 'At', at: ['2001-01-01T00:00:00Z'] } }],
+      ['a time that is not RFC 3339', { trigger: { type: 'At', at: ['tomorrow'] } }],
+      ['unknown trigger', { trigger: { type: 'Cron', cron: '* * * * *' } }],
+      ['unknown mode', { mode: { type: 'Mirror' } }],
+      ['no mode', { mode: undefined }],
+      ['unknown filter', { filters: [{ type: 'Age', maxAge: 3 }] }],
+      ['bad glob', { filters: [{ type: 'Path', include: ['[abc'] }] }],
+      ['empty glob', { filters: [{ type: 'Path', include: [''] }] }],
+      ['negative size', { filters: [{ type: 'Size', minSize: -1 }] }],
+      ['min above max', { filters: [{ type: 'Size', minSize: 10, maxSize: 5 }] }],
+      ['empty extension', { filters: [{ type: 'Extension', extensions: ['.'] }] }],
+      ['srcPath escaping the space', { srcPath: '../other' }],
+      ['absolute srcPath', { srcPath: '/etc' }],
+      ['destPath escaping the space', { destPathes: ['a/../../b'] }],
+      ['destination inside the source', { destUserSpaceIDs: [src], destPathes: ['x'] }],
+      ['destination in the shard area', { destPathes: ['.jcs/shards/x'] }],
+      ['unknown option', { options: { dryRun: true } }],
+      ['zero concurrency', { options: { concurrency: 0 } }],
+      ['bad window', { options: { window: { start: '25:00', end: '06:00' } } }],
+      ['unknown time zone', { options: { window: { start: '22:00', end: '06:00', timeZone: 'Mars/Olympus' } } }],
+      ['non-integer space ID', { srcUserSpaceID: 'one' }],
+    ];
+    for (const [label, change] of bad) {
+      for (const route of ['createTask', 'planTask']) {
+        const res = await client().post(`/v1/spaceSyncer/${route}`, { ...ok, ...change });
+        expect({ label, route, status: res.status, code: res.body.code }).toEqual({ label, route, status: 400, code: 'BadArgument' });
+      }
+    }
+    for (const [q, res] of [
+      ['abc', await client().get('/v1/spaceSyncer/getTask', { taskID: 'abc' })],
+      ['-1', await client().post('/v1/spaceSyncer/cancelTask', { taskID: -1 })],
+    ] as const)
+      expect({ q, code: res.body.code }).toEqual({ q, code: 'BadArgument' });
+    expect((await client().get('/v1/spaceSyncer/listTasks')).body.data.tasks.length).toBe(before);
   });
 });
 

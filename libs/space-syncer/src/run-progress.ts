@@ -2,6 +2,15 @@ import type { DataSource } from 'typeorm';
 
 const MAX_ERRORS = 100;
 
+/**
+ * The rows of an UPDATE/DELETE ... RETURNING through `DataSource.query`: TypeORM's postgres driver
+ * answers those as `[rows, affectedCount]` (and a SELECT or INSERT as the rows themselves).
+ */
+export function returnedRows<T>(result: unknown): T[] {
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as T[];
+  return result as T[];
+}
+
 /** A run's counters, kept in memory and written to its row at least every second. */
 export class RunProgress {
   filesTotal = 0;

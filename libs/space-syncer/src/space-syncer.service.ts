@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { DomainError, badArgument } from '#common';
+import { returnedRows } from './run-progress.js';
 import { SyncContexts } from './sync-context.js';
 import { SyncSchedules } from './sync-schedules.js';
 import { nextRunTime, walk, type RunState } from './sync-runner.js';
@@ -103,9 +104,8 @@ export class SpaceSyncerService {
   /** Stops the task for good: no further tick runs, a running run stops within a second or two. */
   async cancel(userId: number, taskId: unknown): Promise<void> {
     const id = taskIdOf(taskId);
-    const rows = await this.ds.query(
-      `UPDATE sync_tasks SET state = 'Cancelled', next_run_time = NULL WHERE user_id = $1 AND task_id = $2 RETURNING spec`,
-      [userId, id],
+    const rows = returnedRows<{ spec: SyncTaskSpec }>(
+      await this.ds.query(`UPDATE sync_tasks SET state = 'Cancelled', next_run_time = NULL WHERE user_id = $1 AND task_id = $2 RETURNING spec`, [userId, id]),
     );
     if (rows.length === 0) throw taskNotFound(taskId);
     await this.schedules.unschedule(id, (rows[0].spec as SyncTaskSpec).trigger);

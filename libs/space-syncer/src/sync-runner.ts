@@ -6,7 +6,7 @@ import { APP_CONFIG, type AppConfig } from '#config';
 import { copyWithRetries } from './copier.js';
 import { Semaphore, Throttle } from './limits.js';
 import { march, relativeEntries } from './march.js';
-import { DoneMarks, RunProgress } from './run-progress.js';
+import { DoneMarks, RunProgress, returnedRows } from './run-progress.js';
 import { SyncContexts, decide, keyIn, type Decision, type SyncContext } from './sync-context.js';
 import type { SyncTaskSpec } from './task-spec.js';
 import { insideWindow } from './window.js';
@@ -138,9 +138,11 @@ export class SyncRunner {
   private async beat(taskId: number, runId: number, progress: RunProgress, ac: AbortController): Promise<void> {
     try {
       await progress.save(this.ds, runId);
-      const rows: { state: string }[] = await this.ds.query(
-        `UPDATE sync_tasks SET lease_until = now() + make_interval(secs => $3) WHERE task_id = $1 AND current_run_id = $2 RETURNING state`,
-        [taskId, runId, this.config.JCS_SYNC_LEASE_SECONDS],
+      const rows = returnedRows<{ state: string }>(
+        await this.ds.query(
+          `UPDATE sync_tasks SET lease_until = now() + make_interval(secs => $3) WHERE task_id = $1 AND current_run_id = $2 RETURNING state`,
+          [taskId, runId, this.config.JCS_SYNC_LEASE_SECONDS],
+        ),
       );
       if (rows.length === 0) ac.abort('lost-lease' satisfies StopReason);
       else if (rows[0].state === 'Cancelled') ac.abort('cancelled' satisfies StopReason);
