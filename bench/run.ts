@@ -12,6 +12,7 @@ import { runListing } from './scenarios/listing.js';
 import { runRanged } from './scenarios/ranged.js';
 import { runS3Space } from './scenarios/s3-space.js';
 import { runSmallObjects } from './scenarios/small-objects.js';
+import { runSyncer } from './scenarios/syncer.js';
 import { MiB, round } from './stats.js';
 
 /**
@@ -41,7 +42,7 @@ function gitInfo() {
 }
 
 /** The scenarios, in the order they run; `ranged` reads the big object, so it brings `bigObject` along. */
-const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space'] as const;
+const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space', 'syncer'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** BENCH_ONLY=a,b: only those scenarios (and what they depend on); unset: all of them. */
@@ -63,6 +64,7 @@ const SCENARIO_OF_FIGURE: Record<string, Scenario> = {
   smallObjects: 'smallObjects',
   listing: 'listing',
   s3Space: 's3Space',
+  syncer: 'syncer',
 };
 
 /** Which profiling workload explains which missed target. */
@@ -116,10 +118,13 @@ async function main(): Promise<void> {
     const small = only.has('smallObjects') ? await runSmallObjects(ctx, num('BENCH_SMALL_OBJECTS', 10_000)) : undefined;
     const listing = only.has('listing') ? await runListing(ctx, num('BENCH_LIST_REQUESTS', 50)) : undefined;
     const s3Space = only.has('s3Space') ? await runS3Space(ctx, num('BENCH_S3_MIB', 256) * MiB) : undefined;
+    const syncer = only.has('syncer')
+      ? await runSyncer(ctx, { files: num('BENCH_SYNC_FILES', 10_000), bigBytes: num('BENCH_SYNC_BIG_MIB', 1024) * MiB, rssFiles: num('BENCH_SYNC_RSS_FILES', 100_000) })
+      : undefined;
     const gatewayRssAfterMiB = rssMiB(ctx.gateway.pid);
     const measuredSeconds = round((performance.now() - t0) / 1000, 1);
 
-    const targets: TargetCheck[] = [big, ranged, small, listing, s3Space].flatMap((s) => s?.targets ?? []);
+    const targets: TargetCheck[] = [big, ranged, small, listing, s3Space, syncer].flatMap((s) => s?.targets ?? []);
     const mode = process.env.BENCH_PROFILE ?? 'missed';
     const ran = (figure: string) => only.has(SCENARIO_OF_FIGURE[figure.split('.')[0]]);
     const workloads = new Set(
@@ -127,7 +132,7 @@ async function main(): Promise<void> {
         ? Object.entries(WORKLOAD_OF).filter(([figure]) => ran(figure)).map(([, w]) => w)
         : mode === 'none' || mode === '0'
           ? []
-          : targets.filter((t) => !t.met).map((t) => WORKLOAD_OF[t.figure]),
+          : targets.filter((t) => !t.met).map((t) => WORKLOAD_OF[t.figure]).filter(Boolean),
     );
     const profiles = workloads.size
       ? await profileWorkloads(ctx, workloads, {
@@ -156,6 +161,7 @@ async function main(): Promise<void> {
         smallObjects: small?.result,
         listing: listing?.result,
         s3Space: s3Space?.result,
+        syncer: syncer?.result,
         gatewayRssMiB: { idleAfterStart: gatewayIdleRssMiB, afterScenarios: gatewayRssAfterMiB },
         baselineIdleRssMiB,
       },

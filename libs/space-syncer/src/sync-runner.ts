@@ -24,7 +24,13 @@ interface ClaimedTask {
 type StopReason = 'cancelled' | 'lost-lease' | 'shutdown';
 
 /** Paths handled at once by the planner (listing checks, HEADs) beyond the transfers themselves. */
-const CHECKERS = 8;
+const CHECKERS = 16;
+/**
+ * Files below this size are bound by per-file latency (opens, fsyncs, requests), not bandwidth: up to
+ * SMALL_FILE_FACTOR × `concurrency` of them move at once (each holds at most its own size in memory).
+ */
+const SMALL_FILE = 1024 * 1024;
+const SMALL_FILE_FACTOR = 4;
 
 /**
  * Executes the ticks of sync tasks (on the worker). The run lock is the task row: a tick claims it
@@ -178,6 +184,7 @@ export class SyncRunner {
     const ctx = await this.contexts.resolve(task.userId, task.spec);
     const { options } = task.spec;
     const transfers = new Semaphore(options.concurrency);
+    const smallTransfers = new Semaphore(options.concurrency * SMALL_FILE_FACTOR);
     const throttle = options.bandwidthLimit ? new Throttle(options.bandwidthLimit) : undefined;
     let extraneous = 0;
     await waitForWindow(task.spec, signal);
@@ -210,7 +217,7 @@ export class SyncRunner {
           return;
         }
         await waitForWindow(task.spec, signal);
-        const release = await transfers.acquire();
+        const release = await (d.size < SMALL_FILE ? smallTransfers : transfers).acquire();
         let read = 0;
         let outcome;
         try {
@@ -246,7 +253,7 @@ export class SyncRunner {
         if (options.deleteSource) await this.deleteSource(ctx, d.path);
       },
       signal,
-      Math.max(CHECKERS, options.concurrency * 2),
+      CHECKERS + options.concurrency * (SMALL_FILE_FACTOR + 1),
       resumed ? marks.list() : undefined,
     );
     if (!options.deleteExtraneous || extraneous === 0) return;

@@ -18,6 +18,8 @@ export interface LocalDriverOptions {
 /** 1 MiB reads measured ~4x faster than the 64 KiB default on these machines. */
 const READ_HIGH_WATER_MARK = 1024 * 1024;
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
+/** Files of one folder stat'ed at once while listing. */
+const STAT_BATCH = 64;
 /** The driver's own in-flight temp files; listings skip them. */
 const TEMP_NAME = /^\.tmp-[0-9a-f]{24}$/;
 
@@ -39,6 +41,7 @@ export class LocalDriver extends CheckedStorageDriver {
   readonly listsModTime = true;
   private readonly root: string;
   private realRoot?: string;
+  private readonly dirSyncs = new DirSyncs();
 
   constructor(opts: LocalDriverOptions) {
     super();
@@ -104,7 +107,9 @@ export class LocalDriver extends CheckedStorageDriver {
     try {
       // A concurrent delete may prune the freshly made folder before the file is created in it.
       for (let attempt = 0; ; attempt++) {
-        await this.makeDir(dir, key);
+        // A folder seen moments ago is not made again (one syscall per file); if it was pruned
+        // meanwhile, the open fails with ENOENT and the next round makes it.
+        if (attempt > 0 || !this.recentlyVerified(dir)) await this.makeDir(dir, key);
         const target = opts.exclusive ? abs : path.join(dir, `.tmp-${randomBytes(12).toString('hex')}`);
         try {
           fh = await open(target, 'wx', 0o644);
@@ -129,7 +134,7 @@ export class LocalDriver extends CheckedStorageDriver {
       if (!opts.exclusive) await rename(partial, abs);
       partial = '';
       // A staging write is moved elsewhere by its caller, whose move makes the final name durable.
-      if (!opts.staging) await fsyncDir(dir);
+      if (!opts.staging) await this.dirSyncs.sync(dir);
       return { size: counter.bytes };
     } catch (err) {
       await fh?.close().catch(() => undefined);
@@ -165,7 +170,7 @@ export class LocalDriver extends CheckedStorageDriver {
       }
       // Only the new name must survive a crash. Journaling filesystems commit both directory entries
       // of a rename together; elsewhere a crash may leave the old name too, a duplicate, never a loss.
-      await fsyncDir(path.dirname(dst));
+      await this.dirSyncs.sync(path.dirname(dst));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EISDIR' || (err as NodeJS.ErrnoException).code === 'ENOTEMPTY')
         throw operationFailed(`local storage cannot move to ${toKey}: a folder of that name exists`);
@@ -250,20 +255,36 @@ export class LocalDriver extends CheckedStorageDriver {
       }
     }
     items.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+    // Files are stat'ed a batch at a time in parallel (a sequential await per file would leave the
+    // thread pool idle), and yielded in key order.
+    let batch: typeof items = [];
+    const flush = async () => {
+      const entries = await Promise.all(batch.map((item) => this.fileEntry(item.abs, item.key, realRoot)));
+      batch = [];
+      return entries.filter((e): e is StorageEntry => e !== null);
+    };
     for (const item of items) {
-      if (item.isDir) {
-        yield* this.walk(item.abs, item.key, prefix, realRoot, folders);
+      if (!item.isDir) {
+        batch.push(item);
+        if (batch.length >= STAT_BATCH) yield* await flush();
         continue;
       }
-      try {
-        const lst = await lstat(item.abs);
-        if (lst.isSymbolicLink() && !isWithin(await realpath(item.abs), realRoot)) continue;
-        const st = lst.isSymbolicLink() ? await stat(item.abs) : lst;
-        if (st.isFile()) yield { key: item.key, size: st.size, modTime: st.mtime };
-      } catch (err) {
-        if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ELOOP') continue; // gone meanwhile, or a broken link
-        throw fsFailure('list', item.key, err);
-      }
+      if (batch.length) yield* await flush();
+      yield* this.walk(item.abs, item.key, prefix, realRoot, folders);
+    }
+    if (batch.length) yield* await flush();
+  }
+
+  /** A listed file's entry, or null when it is gone, a broken link or a link leading outside the root. */
+  private async fileEntry(abs: string, key: string, realRoot: string): Promise<StorageEntry | null> {
+    try {
+      const lst = await lstat(abs);
+      if (lst.isSymbolicLink() && !isWithin(await realpath(abs), realRoot)) return null;
+      const st = lst.isSymbolicLink() ? await stat(abs) : lst;
+      return st.isFile() ? { key, size: st.size, modTime: st.mtime } : null;
+    } catch (err) {
+      if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ELOOP') return null; // gone meanwhile, or a broken link
+      throw fsFailure('list', key, err);
     }
   }
 
@@ -325,6 +346,10 @@ export class LocalDriver extends CheckedStorageDriver {
     }
   }
 
+  private recentlyVerified(dir: string): boolean {
+    return (this.verifiedDirs.get(dir) ?? 0) > Date.now();
+  }
+
   private markVerified(dir: string): void {
     if (this.verifiedDirs.size > 10_000) this.verifiedDirs.clear();
     this.verifiedDirs.set(dir, Date.now() + LocalDriver.VERIFIED_TTL_MS);
@@ -382,6 +407,37 @@ function isSafeKey(key: string): boolean {
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/**
+ * Folder fsyncs with group commit: a writer needs an fsync of its folder that started after its
+ * rename. While one is running, every writer arriving meanwhile joins the single next one, so N
+ * concurrent writes into one folder cost about two fsyncs instead of N, and none returns before its
+ * name is durable.
+ */
+class DirSyncs {
+  private readonly state = new Map<string, { running: Promise<void>; next?: Promise<void> }>();
+
+  sync(dir: string): Promise<void> {
+    const s = this.state.get(dir);
+    if (!s) return this.start(dir);
+    s.next ??= s.running.catch(() => undefined).then(() => {
+      const st = this.state.get(dir);
+      if (st) st.next = undefined;
+      this.state.delete(dir);
+      return this.start(dir);
+    });
+    return s.next;
+  }
+
+  private start(dir: string): Promise<void> {
+    const running = fsyncDir(dir).finally(() => {
+      const st = this.state.get(dir);
+      if (st?.running === running && !st.next) this.state.delete(dir);
+    });
+    this.state.set(dir, { running });
+    return running;
+  }
 }
 
 async function fsyncDir(dir: string): Promise<void> {
