@@ -111,6 +111,24 @@ describe('space syncer: triggers, run lock, cancel, crash and Redis loss (real w
     workers = workers.filter((w) => w !== second);
   });
 
+  it('a run outside its time window waits (copying nothing) and goes on inside it', async () => {
+    const { src, dst, dstRoot } = await pair('window', { 'w.txt': 'w' });
+    const hhmm = (d: Date) => d.toISOString().slice(11, 16);
+    const now = Date.now();
+    // A window that opened a minute ago and one that opens in two hours (UTC both).
+    const open = { start: hhmm(new Date(now - 60_000)), end: hhmm(new Date(now + 3600_000)), timeZone: 'UTC' };
+    const shut = { start: hhmm(new Date(now + 2 * 3600_000)), end: hhmm(new Date(now + 3 * 3600_000)), timeZone: 'UTC' };
+    const waiting = await createTask(client(), { options: { window: shut }, srcUserSpaceID: src, destUserSpaceIDs: [dst], destPathes: ['shut'] });
+    const inside = await createTask(client(), { options: { window: open }, srcUserSpaceID: src, destUserSpaceIDs: [dst], destPathes: ['open'] });
+    await waitForTask(client(), inside.taskID, (t) => t.state === 'Succeeded');
+    const paused = await waitForTask(client(), waiting.taskID, (t) => t.lastRun?.state === 'Running');
+    expect(paused.lastRun.filesCopied).toBe(0);
+    expect(filesUnder(dstRoot)).toEqual(['open/w.txt']);
+    await client().post('/v1/spaceSyncer/cancelTask', { taskID: waiting.taskID });
+    await waitForTask(client(), waiting.taskID, (t) => t.lastRun?.state === 'Cancelled');
+    expect(filesUnder(dstRoot)).toEqual(['open/w.txt']);
+  });
+
   it('cancelTask stops a run in the middle of a large file within seconds, leaving no partial file on Local or S3', async () => {
     const { src, dst, dstRoot } = await pair('cancel', { 'large.bin': randomBytes(48 * MiB) });
     const s3id = await s3Space(client(), 'cancel-s3', s3.endpoint, 'sched');

@@ -255,6 +255,11 @@ export class SyncRunner {
       signal,
       CHECKERS + options.concurrency * (SMALL_FILE_FACTOR + 1),
       resumed ? marks.list() : undefined,
+      (path, err) => {
+        progress.filesTotal++;
+        progress.filesFailed++;
+        progress.fail(path, `could not be checked: ${(err as Error)?.message ?? String(err)}`);
+      },
     );
     if (!options.deleteExtraneous || extraneous === 0) return;
     if (progress.filesFailed > 0) {
@@ -299,6 +304,8 @@ export async function walk(
   signal: AbortSignal | undefined,
   parallel: number,
   done?: AsyncIterable<string>,
+  /** A path whose check failed (a HEAD that still failed): counted by the caller; absent, the walk stops. */
+  checkFailed?: (path: string, err: unknown) => void,
 ): Promise<void> {
   const slots = new Semaphore(parallel);
   const running = new Set<Promise<void>>();
@@ -312,7 +319,14 @@ export async function walk(
     signal?.throwIfAborted();
     if (failure !== undefined) break;
     const release = await slots.acquire();
-    const p = decide(ctx, item)
+    const checked = checkFailed
+      ? decide(ctx, item).catch((e) => {
+          if (signal?.aborted) throw e;
+          checkFailed(item.path, e);
+          return null;
+        })
+      : decide(ctx, item);
+    const p = checked
       .then((d) => (d ? handle(d) : undefined))
       .catch((e) => void (failure ??= e))
       .finally(() => {

@@ -32,7 +32,8 @@ export class SyncSchedules implements OnModuleDestroy {
     this.queue.on('error', (e) => this.log.warn(`queue: ${e.message}`));
   }
 
-  async schedule(taskId: number, trigger: SyncTrigger, now = Date.now()): Promise<void> {
+  /** `late`: the task is waiting for its next time (restoring it): an At time already past still runs. */
+  async schedule(taskId: number, trigger: SyncTrigger, opts: { late?: boolean } = {}, now = Date.now()): Promise<void> {
     const data: SyncTickData = { taskId };
     switch (trigger.type) {
       case 'Once':
@@ -42,12 +43,14 @@ export class SyncSchedules implements OnModuleDestroy {
         // An `every` scheduler produces its first job at once: "runs now and then every interval".
         await this.queue.upsertJobScheduler(intervalId(taskId), { every: trigger.interval * 1000 }, { name: 'tick', data, opts: TICK_OPTS });
         return;
-      case 'At':
-        for (const at of trigger.at) {
-          const delay = Date.parse(at) - now;
-          if (delay > 0) await this.queue.add('tick', data, { ...TICK_OPTS, jobId: atId(taskId, at), delay });
-        }
+      case 'At': {
+        const ahead = trigger.at.filter((at) => Date.parse(at) > now);
+        for (const at of ahead) await this.queue.add('tick', data, { ...TICK_OPTS, jobId: atId(taskId, at), delay: Date.parse(at) - now });
+        // Restoring a task still waiting for a time that passed while its tick was lost (Redis emptied,
+        // no worker): it runs late rather than never.
+        if (ahead.length === 0 && opts.late) await this.queue.add('tick', data, { ...TICK_OPTS, jobId: `at-${taskId}-late` });
         return;
+      }
     }
   }
 
@@ -56,7 +59,7 @@ export class SyncSchedules implements OnModuleDestroy {
     const removals: Promise<unknown>[] = [];
     if (trigger.type === 'Interval') removals.push(this.queue.removeJobScheduler(intervalId(taskId)));
     if (trigger.type === 'Once') removals.push(this.queue.remove(onceId(taskId)));
-    if (trigger.type === 'At') for (const at of trigger.at) removals.push(this.queue.remove(atId(taskId, at)));
+    if (trigger.type === 'At') for (const at of [...trigger.at.map((a) => atId(taskId, a)), `at-${taskId}-late`]) removals.push(this.queue.remove(at));
     // A job that is running cannot be removed (BullMQ refuses while it is locked): the run stops itself.
     await Promise.all(removals.map((p) => p.catch(() => undefined)));
   }

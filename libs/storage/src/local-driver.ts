@@ -97,7 +97,7 @@ export class LocalDriver extends CheckedStorageDriver {
     body: Readable,
     opts: WriteOptions,
   ): Promise<{ size: number }> {
-    const abs = await this.resolveKey(key);
+    const abs = await this.resolveKey(key, { replacing: true });
     const dir = path.dirname(abs);
     // An exclusive write creates `key` itself (its name is private to the writer), so what a crash
     // leaves is visible under that name; otherwise a hidden temp file is renamed over `key`.
@@ -311,12 +311,15 @@ export class LocalDriver extends CheckedStorageDriver {
   private static readonly VERIFIED_TTL_MS = 1000;
 
   /** The absolute path of `key`, after checking that its existing components stay inside the root. */
-  private async resolveKey(key: string): Promise<string> {
+  private async resolveKey(key: string, opts: { replacing?: boolean } = {}): Promise<string> {
     const realRoot = await this.rootRealPath();
     const abs = path.join(this.root, ...key.split('/'));
     if (!isWithin(abs, this.root)) throw badArgument(`storage key ${JSON.stringify(key)} resolves outside the storage root`);
     const dir = path.dirname(abs);
     if ((this.verifiedDirs.get(dir) ?? 0) > Date.now()) {
+      // A write never follows a symlink at the key itself (a rename replaces the link, an exclusive
+      // create refuses it), so only the folder needed checking.
+      if (opts.replacing) return abs;
       const last = await lstat(abs).catch((err) => {
         if (isMissing(err)) return null;
         throw fsFailure('resolve', key, err);

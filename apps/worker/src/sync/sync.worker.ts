@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Worker, type Job } from 'bullmq';
 import { DataSource } from 'typeorm';
@@ -14,7 +14,7 @@ import { SYNC_QUEUE, SyncRunner, SyncSchedules, type SyncTaskSpec, type SyncTick
  * every few seconds it hands runs whose worker died (lease expired) to a resume tick.
  */
 @Injectable()
-export class SyncWorker implements OnApplicationBootstrap, OnApplicationShutdown {
+export class SyncWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly log = new Logger('SyncWorker');
   private worker?: Worker;
   private timer?: NodeJS.Timeout;
@@ -62,7 +62,7 @@ export class SyncWorker implements OnApplicationBootstrap, OnApplicationShutdown
         for (const t of tasks) {
           // A Once task only needs its tick while it has not run yet.
           if (t.spec.trigger.type === 'Once' && t.state !== 'Scheduled') continue;
-          await this.schedules.schedule(Number(t.task_id), t.spec.trigger);
+          await this.schedules.schedule(Number(t.task_id), t.spec.trigger, { late: t.state === 'Scheduled' });
         }
         await redis.set(this.markerKey, String(Date.now()));
         if (!atStart) this.log.warn(`Redis had lost the syncer's schedules: ${tasks.length} tasks scheduled again`);
@@ -79,7 +79,8 @@ export class SyncWorker implements OnApplicationBootstrap, OnApplicationShutdown
     }
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before the database and Redis connections close: the stopped runs still save their progress. */
+  async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
     await this.reconciling;
     // Runs may take hours: stop them (they are resumed by the next worker) rather than wait.
