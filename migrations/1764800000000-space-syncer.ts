@@ -5,7 +5,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * the ticks and is rebuilt from here). The run lock is the task row: `current_run_id` + `lease_until`,
  * taken and renewed by compare-and-set, so no two workers run one task at once and a worker that died
  * loses it when its lease runs out. `sync_run_files` are the per-file done marks a resumed run skips;
- * paths are COLLATE "C" so they come back in the byte order the listings use.
+ * paths are COLLATE "C" so they come back in the byte order the listings use. `sync_kept_times`
+ * spares the HEADs that S3/OBS listings would otherwise need for kept modification times.
  */
 export class SpaceSyncer1764800000000 implements MigrationInterface {
   name = 'SpaceSyncer1764800000000';
@@ -51,9 +52,22 @@ export class SpaceSyncer1764800000000 implements MigrationInterface {
         sha256 text NOT NULL,
         PRIMARY KEY (run_id, path)
       )`);
+    // The modification time a copy kept on an S3/OBS object, with the ETag and size it was written
+    // with: a later run reads the time from here (one indexed range scan merged with the listing)
+    // instead of a HEAD per object, as long as the listing still shows that ETag and size.
+    await q.query(`
+      CREATE TABLE sync_kept_times (
+        user_space_id bigint NOT NULL REFERENCES user_spaces(user_space_id) ON DELETE CASCADE,
+        key text COLLATE "C" NOT NULL,
+        etag text NOT NULL,
+        size bigint NOT NULL,
+        mod_time timestamptz NOT NULL,
+        PRIMARY KEY (user_space_id, key)
+      )`);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP TABLE IF EXISTS sync_kept_times`);
     await q.query(`DROP TABLE IF EXISTS sync_run_files`);
     await q.query(`DROP TABLE IF EXISTS sync_runs`);
     await q.query(`DROP TABLE IF EXISTS sync_tasks`);

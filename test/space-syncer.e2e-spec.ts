@@ -88,6 +88,12 @@ describe('space syncer: Once runs between Local, S3 and OBS spaces', () => {
     }
     expect(await runOnce(client(), toS3)).toMatchObject({ state: 'Succeeded', filesCopied: 0, filesSkipped: 4 });
     expect(await runOnce(client(), toObs)).toMatchObject({ state: 'Succeeded', filesCopied: 0, filesSkipped: 4 });
+    // Someone else overwrites an object (same size, other bytes, no kept time): the next Diff run sees
+    // the new version and copies that one file again.
+    const size = statSync(path.join(home, 'ls-src', 'deep/er/b.bin')).size;
+    await s3Driver.write('in/deep/er/b.bin', Readable.from([randomBytes(size)]), { size });
+    expect(await runOnce(client(), toS3)).toMatchObject({ state: 'Succeeded', filesCopied: 1, filesSkipped: 3 });
+    expect((await readAll(await s3Driver.createReadStream('in/deep/er/b.bin'))).equals(readFileSync(path.join(home, 'ls-src', 'deep/er/b.bin')))).toBe(true);
   });
 
   it('copies one source to three destinations at once (Local, S3, OBS), every copy byte-exact with its time', async () => {

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { createWriteStream, linkSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -63,7 +63,7 @@ export async function runSyncer(ctx: BenchContext, opts: { files: number; bigByt
   };
 
   const space = async (name: string, storage: Record<string, unknown>, credential: Record<string, unknown> = { type: 'Local' }) =>
-    (await ctx.gw.postJson<{ userSpace: { userSpaceID: number } }>('/v1/userSpace/create', { name, storage, credential, shardStore: null, workingDir: '.jcs' })).userSpace.userSpaceID;
+    (await again(() => ctx.gw.postJson<{ userSpace: { userSpaceID: number } }>('/v1/userSpace/create', { name, storage, credential, shardStore: null, workingDir: '.jcs' }))).userSpace.userSpaceID;
   const s3Storage = { type: 'S3', region: 'us-east-1', endpoint: s3.url, bucket: BUCKET, forcePathStyle: true };
   const s3Credential = { type: 'S3', accessKeyId: S3RVER_KEY, secretAccessKey: S3RVER_KEY };
 
@@ -156,15 +156,15 @@ export async function runSyncer(ctx: BenchContext, opts: { files: number; bigByt
   log(`syncer: writing ${opts.rssFiles} files for the RSS figure`);
   const rssSrcRoot = path.join(home, 'rss-src');
   const rssDstRoot = path.join(home, 'rss-dst');
-  writeSmallTree(rssSrcRoot, opts.rssFiles, 1000, 256, 2 * KiB);
+  writeSmallTree(rssSrcRoot, opts.rssFiles, 1000, 256, 2 * KiB, false);
+  await run('cp', ['-al', rssSrcRoot, rssDstRoot]);
   let missing = 0;
-  for (const dir of readdirSync(rssSrcRoot)) {
-    mkdirSync(path.join(rssDstRoot, dir), { recursive: true });
-    for (const f of readdirSync(path.join(rssSrcRoot, dir))) {
-      if (Number(f.slice(1, 7)) % 100 === 0) missing++;
-      else linkSync(path.join(rssSrcRoot, dir, f), path.join(rssDstRoot, dir, f));
-    }
-  }
+  for (const dir of readdirSync(rssDstRoot))
+    for (const f of readdirSync(path.join(rssDstRoot, dir)))
+      if (Number(f.slice(1, 7)) % 100 === 0) {
+        unlinkSync(path.join(rssDstRoot, dir, f));
+        missing++;
+      }
   const rssSrc = await space('sync-rss-src', { type: 'Local', rootDir: 'rss-src' });
   const rssDst = await space('sync-rss-dst', { type: 'Local', rootDir: 'rss-dst' });
   const monitor = new RssMonitor(worker.pid).start();
@@ -227,10 +227,13 @@ async function startWorker(ctx: BenchContext): Promise<Service> {
 }
 
 /** createTask (Once, Diff on size and time) and wait for its run's end; the time is the run's own end minus the request's start. */
+/**
+ * The first request after a long busy stretch of the bench process (writing a tree synchronously) may
+ * meet a keep-alive socket the gateway closed meanwhile: try once more.
+ */
+const again = async <T>(call: () => Promise<T>): Promise<T> => call().catch((e: Error) => (/socket hang up|ECONNRESET/.test(e.message) ? call() : Promise.reject(e)));
+
 async function syncOnce(client: BenchClient, body: Record<string, unknown>) {
-  // The first request after a long idle stretch (writing a tree) may meet a keep-alive socket the
-  // gateway just closed: try once more.
-  const again = async <T>(call: () => Promise<T>): Promise<T> => call().catch((e: Error) => (/socket hang up|ECONNRESET/.test(e.message) ? call() : Promise.reject(e)));
   const t0 = Date.now();
   const { task } = await again(() => client.postJson<{ task: { taskID: number } }>('/v1/spaceSyncer/createTask', { trigger: { type: 'Once' }, mode: DIFF, filters: [], ...body }));
   for (;;) {
@@ -241,7 +244,7 @@ async function syncOnce(client: BenchClient, body: Record<string, unknown>) {
 }
 
 /** `count` files of `min`-`max` bytes in folders of `perFolder`, all with one past mtime; returns the bytes written. */
-function writeSmallTree(root: string, count: number, perFolder: number, min = 4 * KiB, max = 64 * KiB): number {
+function writeSmallTree(root: string, count: number, perFolder: number, min = 4 * KiB, max = 64 * KiB, pastTime = true): number {
   const rand = prng(42);
   const pool = pseudoRandomBytes(max, 9);
   const mtime = new Date('2024-01-02T03:04:05.678Z');
@@ -254,7 +257,7 @@ function writeSmallTree(root: string, count: number, perFolder: number, min = 4 
     // Different content per file (an offset into the pool) so nothing can be deduplicated.
     const off = Math.floor(rand() * (max - size + 1));
     writeFileSync(file, pool.subarray(off, off + size));
-    utimesSync(file, mtime, mtime);
+    if (pastTime) utimesSync(file, mtime, mtime);
     bytes += size;
   }
   return bytes;

@@ -21,10 +21,16 @@ export interface CopyOutcome {
   sha256?: string;
   /** Index i: undefined when target i holds the complete copy, else why not. */
   errors: (Error | undefined)[];
+  /** Index i: the tag of the version target i now holds (S3/OBS ETag), when it has one. */
+  etags: (string | undefined)[];
 }
 
-/** Bytes held per destination between the source and a slow writer (the source waits beyond it). */
-const FAN_OUT_BUFFER = 1024 * 1024;
+/**
+ * Bytes held per destination between the source and a slow writer (the source waits beyond it): a
+ * few of the drivers' 1 MiB chunks, so the next reads overlap the current write instead of waiting
+ * for it (memory per transfer: this × destinations).
+ */
+const FAN_OUT_BUFFER = 4 * 1024 * 1024;
 
 /**
  * Reads the source once and writes it to every target at the same time. Each chunk goes to every
@@ -44,10 +50,11 @@ export async function copyToAll(
   const body = await source.createReadStream(sourceKey);
   const outs = targets.map(() => new PassThrough({ highWaterMark: FAN_OUT_BUFFER }));
   const errors: (Error | undefined)[] = targets.map(() => undefined);
+  const etags: (string | undefined)[] = targets.map(() => undefined);
   const failed = targets.map(() => false);
   const writes = targets.map((t, i) =>
     t.driver.write(t.key, outs[i], { size: file.size, modTime: file.modTime, signal: opts.signal }).then(
-      () => undefined,
+      (res) => void (etags[i] = res.etag),
       (err: unknown) => {
         failed[i] = true;
         errors[i] = err instanceof Error ? err : new Error(String(err));
@@ -81,7 +88,7 @@ export async function copyToAll(
     body.destroy();
   }
   await Promise.all(writes);
-  return { sha256, errors };
+  return { sha256, errors, etags };
 }
 
 /** Resolves when `out` wants more, or when it will never want any (closed or failed). */
@@ -115,6 +122,7 @@ export async function copyWithRetries(
 ): Promise<CopyOutcome> {
   let pending = targets.map((_, i) => i);
   const errors: (Error | undefined)[] = targets.map(() => undefined);
+  const etags: (string | undefined)[] = targets.map(() => undefined);
   let sha256: string | undefined;
   for (let attempt = 1; ; attempt++) {
     let outcome: CopyOutcome;
@@ -122,17 +130,18 @@ export async function copyWithRetries(
       outcome = await copyToAll(source, sourceKey, file, pending.map((i) => targets[i]), opts);
     } catch (err) {
       // Opening the source failed: every pending target fails alike.
-      outcome = { errors: pending.map(() => err as Error) };
+      outcome = { errors: pending.map(() => err as Error), etags: [] };
     }
     opts.signal.throwIfAborted();
     sha256 ??= outcome.sha256;
     const still: number[] = [];
     pending.forEach((ti, k) => {
       errors[ti] = outcome.errors[k];
+      etags[ti] = outcome.etags[k];
       if (outcome.errors[k]) still.push(ti);
     });
     pending = still;
-    if (pending.length === 0 || attempt >= opts.retry.attempts) return { sha256, errors };
+    if (pending.length === 0 || attempt >= opts.retry.attempts) return { sha256, errors, etags };
     const delay = opts.retry.baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
     await sleep(delay, undefined, { signal: opts.signal });
   }

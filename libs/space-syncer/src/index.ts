@@ -9,3 +9,4 @@ export * from './sync-schedules.js';
 export * from './sync-runner.js';
 export * from './space-syncer.service.js';
 export * from './space-syncer.module.js';
+export * from './kept-times.js';

@@ -1,13 +1,14 @@
 import { compareKeys, type StorageDriver, type StorageEntry } from '#storage';
+import type { SyncEntry } from './kept-times.js';
 import type { ShardAreas } from '#user-spaces';
 
 /** One path of the march: what the source and each destination hold under it. */
 export interface MarchItem {
   /** Relative to the task's `srcPath` / each `destPathes[i]`. */
   path: string;
-  src?: StorageEntry;
+  src?: SyncEntry;
   /** Index i: destination i's entry (its `key` relative too), or undefined when it has none. */
-  dests: (StorageEntry | undefined)[];
+  dests: (SyncEntry | undefined)[];
   /** A resumed run already copied this path to every destination (a done mark). */
   done: boolean;
 }
@@ -18,8 +19,8 @@ export interface MarchItem {
  * listing is held, so memory stays bounded whatever the number of files.
  */
 export async function* march(
-  src: AsyncIterable<StorageEntry>,
-  dests: AsyncIterable<StorageEntry>[],
+  src: AsyncIterable<SyncEntry>,
+  dests: AsyncIterable<SyncEntry>[],
   done?: AsyncIterable<string>,
 ): AsyncGenerator<MarchItem> {
   const streams = [src, ...dests].map((s) => s[Symbol.asyncIterator]());

@@ -1,4 +1,7 @@
 import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { KeptTimes } from './kept-times.js';
 import { badArgument } from '#common';
 import type { UserSpaceEntity } from '#db';
 import type { StorageDriver, StorageEntry } from '#storage';
@@ -22,6 +25,8 @@ export interface SyncContext {
   dests: SyncSide[];
   passes: (f: FilterSubject) => boolean;
   passesFolder: (path: string) => boolean;
+  /** Kept times of S3/OBS objects the syncer wrote (spares their HEADs). */
+  kept: KeptTimes;
   /** Whether empty folders are synced (`noEmptyDirectories` false). */
   folders: boolean;
 }
@@ -36,6 +41,7 @@ export const keyIn = (side: SyncSide, path: string) => (side.root === '' ? path 
 @Injectable()
 export class SyncContexts {
   constructor(
+    @InjectDataSource() private readonly ds: DataSource,
     private readonly userSpaces: UserSpacesService,
     private readonly drivers: SpaceDrivers,
   ) {}
@@ -51,7 +57,16 @@ export class SyncContexts {
     const src = await side(spec.srcUserSpaceID, spec.srcPath, 'srcPath');
     const dests: SyncSide[] = [];
     for (let i = 0; i < spec.destUserSpaceIDs.length; i++) dests.push(await side(spec.destUserSpaceIDs[i], spec.destPathes[i], `destPathes[${i}]`));
-    return { userId, spec, src, dests, passes: compileFilters(spec.filters), passesFolder: compileFolderFilter(spec.filters), folders: !spec.options.noEmptyDirectories };
+    return {
+      userId,
+      spec,
+      src,
+      dests,
+      passes: compileFilters(spec.filters),
+      passesFolder: compileFolderFilter(spec.filters),
+      folders: !spec.options.noEmptyDirectories,
+      kept: new KeptTimes(this.ds),
+    };
   }
 }
 
@@ -100,7 +115,7 @@ export async function decide(ctx: SyncContext, item: MarchItem): Promise<Decisio
   }
   const size = item.src.size;
   if (!ctx.passes({ path: item.path, size })) return null;
-  let srcTime: Date | undefined = src.driver.listsModTime ? item.src.modTime : undefined;
+  let srcTime: Date | undefined = src.driver.listsModTime ? item.src.modTime : item.src.keptModTime;
   const sourceTime = async () => (srcTime ??= (await src.driver.head(keyIn(src, item.path)))?.modTime ?? item.src!.modTime);
   const decision: Decision & { kind: 'file' } = { kind: 'file', path: item.path, size, modTime: item.src.modTime, copyTo: [], skipAt: [], refusedAt: [], done: item.done };
   if (item.done) return decision;
@@ -111,7 +126,7 @@ export async function decide(ctx: SyncContext, item: MarchItem): Promise<Decisio
     else if (spec.mode.type === 'Full' || !d) decision.copyTo.push(i);
     else if (spec.mode.includeSize && d.size !== size) decision.copyTo.push(i);
     else if (spec.mode.includeModTime) {
-      const destTime = dests[i].driver.listsModTime ? d.modTime : (await dests[i].driver.head(key))?.modTime;
+      const destTime = dests[i].driver.listsModTime ? d.modTime : (d.keptModTime ?? (await dests[i].driver.head(key))?.modTime);
       if (destTime && sameTime(destTime, await sourceTime())) decision.skipAt.push(i);
       else decision.copyTo.push(i);
     } else decision.skipAt.push(i);

@@ -109,13 +109,17 @@ export class SyncRunner {
       beating ??= this.beat(task.taskId, runId, progress, ac).finally(() => (beating = undefined));
     }, 1000);
     let state: RunState;
+    let ctx: SyncContext | undefined;
     try {
-      await this.run(task, progress, marks, resumed, ac.signal);
+      ctx = await this.contexts.resolve(task.userId, task.spec);
+      await this.run(ctx, task, progress, marks, resumed, ac.signal);
       await marks.flush();
+      await ctx.kept.flush();
       state = progress.filesFailed > 0 || progress.errors.some((e) => e.path === '') ? 'Failed' : 'Succeeded';
     } catch (err) {
       const reason = ac.signal.aborted ? (ac.signal.reason as StopReason) : undefined;
       await marks.flush().catch(() => undefined);
+      await ctx?.kept.flush().catch(() => undefined);
       if (reason === 'lost-lease' || reason === 'shutdown') {
         clearInterval(heartbeat);
         await beating;
@@ -180,8 +184,7 @@ export class SyncRunner {
   }
 
   /** The run itself: the march, transfers with bounded concurrency, then (all good) the deletions. */
-  private async run(task: ClaimedTask, progress: RunProgress, marks: DoneMarks, resumed: boolean, signal: AbortSignal): Promise<void> {
-    const ctx = await this.contexts.resolve(task.userId, task.spec);
+  private async run(ctx: SyncContext, task: ClaimedTask, progress: RunProgress, marks: DoneMarks, resumed: boolean, signal: AbortSignal): Promise<void> {
     const { options } = task.spec;
     const transfers = new Semaphore(options.concurrency);
     const smallTransfers = new Semaphore(options.concurrency * SMALL_FILE_FACTOR);
@@ -247,6 +250,11 @@ export class SyncRunner {
           if (failures.length) progress.fail(d.path, failures.join('; '));
           return;
         }
+        d.copyTo.forEach((i, k) => {
+          const side = ctx.dests[i];
+          const etag = outcome.etags[k];
+          if (!side.driver.listsModTime && etag) ctx.kept.add(side.space.userSpaceId, keyIn(side, d.path), etag, d.size, d.modTime);
+        });
         marks.add(d.path, d.size, outcome.sha256 ?? '');
         progress.filesCopied++;
         progress.bytesCopied += d.size;
@@ -279,6 +287,7 @@ export class SyncRunner {
           signal.throwIfAborted();
           const side = ctx.dests[dest];
           await side.driver.delete(keyIn(side, d.path), side.root ? { keepDirs: side.root } : {});
+          if (!side.driver.listsModTime) await ctx.kept.forget(side.space.userSpaceId, keyIn(side, d.path));
           progress.filesDeleted++;
         }
       },
@@ -310,11 +319,11 @@ export async function walk(
   const slots = new Semaphore(parallel);
   const running = new Set<Promise<void>>();
   let failure: unknown;
-  const items = march(
-    relativeEntries(ctx.src.driver, ctx.src.root, ctx.src.areas, { folders: ctx.folders }),
-    ctx.dests.map((d) => relativeEntries(d.driver, d.root, d.areas, { folders: ctx.folders })),
-    done,
-  );
+  const listing = (side: SyncContext['src']) => {
+    const entries = relativeEntries(side.driver, side.root, side.areas, { folders: ctx.folders });
+    return side.driver.listsModTime ? entries : ctx.kept.merged(side.space.userSpaceId, side.root, entries);
+  };
+  const items = march(listing(ctx.src), ctx.dests.map(listing), done);
   for await (const item of items) {
     signal?.throwIfAborted();
     if (failure !== undefined) break;

@@ -8,7 +8,7 @@ import {
   type ListOptions,
   type StorageEntry,
   type PruneOptions,
-  type StorageKind, type WriteOptions } from './driver.js';
+  type StorageKind, type WriteOptions, type WriteResult } from './driver.js';
 import { assertSafeKey, assertSafePrefix, assertValidPageSize, assertValidRange, assertValidSize } from './safe-key.js';
 
 export const DEFAULT_PAGE_SIZE = 1000;
@@ -33,7 +33,7 @@ export abstract class CheckedStorageDriver implements StorageDriver {
     key: string,
     body: Readable,
     opts: WriteOptions,
-  ): Promise<{ size: number }>;
+  ): Promise<WriteResult>;
   protected abstract moveObject(fromKey: string, toKey: string, opts: PruneOptions): Promise<void>;
   protected abstract listObjects(prefix: string, pageSize: number, folders: boolean): AsyncGenerator<StorageEntry[]>;
   protected abstract makeFolderObject(key: string): Promise<void>;
@@ -99,7 +99,7 @@ export abstract class CheckedStorageDriver implements StorageDriver {
     }
   }
 
-  async write(key: string, body: Readable, opts: WriteOptions = {}): Promise<{ size: number }> {
+  async write(key: string, body: Readable, opts: WriteOptions = {}): Promise<WriteResult> {
     assertSafeKey(key);
     assertValidSize(opts.size);
     if (opts.modTime !== undefined && !(opts.modTime instanceof Date && Number.isFinite(opts.modTime.getTime())))

@@ -152,6 +152,18 @@ export function runDriverContract(
       for (const k of ['mtime/big.bin', 'mtime/moved.bin', 'mtime/now.bin']) await d.delete(k);
     });
 
+    it("returns the new version's tag from a write, as the listing shows it (S3/OBS ETag; none on Local)", async () => {
+      const small = randomBytes(1000);
+      const a = await d.write('etag/small.bin', Readable.from([small]), { size: small.length });
+      const b = await d.write('etag/big.bin', seededStream(20 * MiB, 4).stream, {});
+      const listed = new Map((await entriesUnder(d, 'etag/')).map((e) => [e.key, e.etag]));
+      expect(listed.get('etag/small.bin')).toBe(a.etag);
+      expect(listed.get('etag/big.bin')).toBe(b.etag);
+      if (d.kind === 'Local') expect([a.etag, b.etag]).toEqual([undefined, undefined]);
+      else expect(a.etag).toMatch(/^[^"]+$/);
+      for (const k of ['etag/small.bin', 'etag/big.bin']) await d.delete(k);
+    });
+
     it('makes empty folders and lists them only when asked, in key order', async () => {
       await d.makeFolder('folders/empty');
       await d.makeFolder('folders/empty'); // again: fine

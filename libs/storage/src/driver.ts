@@ -6,6 +6,14 @@ export interface StorageEntry {
   key: string;
   size: number;
   modTime: Date;
+  /** The backend's tag of this version of the object (S3/OBS ETag without quotes); absent on Local. */
+  etag?: string;
+}
+
+/** What a write stored: its size and, where the backend tags versions, the new version's tag. */
+export interface WriteResult {
+  size: number;
+  etag?: string;
 }
 
 /** A byte range of an object; `end` is inclusive; absent `end` means "to the end of the object". */
@@ -92,9 +100,9 @@ export interface StorageDriver {
    * Streams `body` to `key`. Atomic: readers see either the old object or the complete new one; a
    * failed or aborted body leaves nothing behind. When `size` is given the body must have exactly that
    * many bytes (else BadArgument). When the body itself fails, its own error is rethrown. Returns the
-   * number of bytes written.
+   * number of bytes written and, on S3/OBS, the ETag the listing will show for this version.
    */
-  write(key: string, body: Readable, opts?: WriteOptions): Promise<{ size: number }>;
+  write(key: string, body: Readable, opts?: WriteOptions): Promise<WriteResult>;
   /** Moves an object within the space, overwriting the destination. Missing source: `StorageKeyNotFoundError`. */
   move(fromKey: string, toKey: string, opts?: PruneOptions): Promise<void>;
   /**

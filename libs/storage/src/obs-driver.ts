@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { badArgument, operationFailed } from '#common';
 import { remoteFailure } from './backend-error.js';
 import { exactRangeBody, httpRange } from './byte-streams.js';
-import { remoteWrite } from './remote-write.js';
+import { normalizeEtag, remoteWrite } from './remote-write.js';
 import { MTIME_METADATA_KEY, formatMtimeMetadata, mtimeFromMetadata } from './mod-time.js';
 import { CheckedStorageDriver } from './checked-driver.js';
 import { guardedAgents, type ConnectGuard } from './guarded-agents.js';
@@ -49,7 +49,10 @@ interface ListedObject {
   Key?: string;
   Size?: string | number;
   LastModified?: string;
+  ETag?: string;
 }
+
+const etagOf = (res: Result) => normalizeEtag(res.InterfaceResult?.ETag);
 
 /**
  * Objects in one Huawei OBS bucket through `esdk-obs-nodejs`. The SDK's quirks, handled here once:
@@ -141,7 +144,7 @@ export class ObsDriver extends CheckedStorageDriver {
     key: string,
     body: Readable,
     opts: WriteOptions,
-  ): Promise<{ size: number }> {
+  ): Promise<{ size: number; etag?: string }> {
     return remoteWrite(
       body,
       opts,
@@ -157,8 +160,9 @@ export class ObsDriver extends CheckedStorageDriver {
             { signal: abort.signal, deadline: false },
           );
           this.check('write', key, res);
+          return etagOf(res);
         } else {
-          await this.writeInParts(key, counter, abort.signal, metadata);
+          return this.writeInParts(key, counter, abort.signal, metadata);
         }
       },
       (err) => remoteFailure(`OBS write ${this.bucket}/${key}`, err),
@@ -166,7 +170,7 @@ export class ObsDriver extends CheckedStorageDriver {
   }
 
   /** A body that fits in one part is one PUT; otherwise a multipart upload, aborted on any failure. */
-  private async writeInParts(key: string, source: Readable, signal: AbortSignal, metadata?: Record<string, string>): Promise<void> {
+  private async writeInParts(key: string, source: Readable, signal: AbortSignal, metadata?: Record<string, string>): Promise<string | undefined> {
     const parts = partsOf(source, PART_SIZE)[Symbol.asyncIterator]();
     const first = await parts.next();
     const second = first.done ? first : await parts.next();
@@ -180,7 +184,7 @@ export class ObsDriver extends CheckedStorageDriver {
         { signal, deadline: false },
       );
       this.check('write', key, res);
-      return;
+      return etagOf(res);
     }
     const init = await this.call('write', key, 'initiateMultipartUpload', { Bucket: this.bucket, Key: key, Metadata: metadata }, { signal });
     this.check('start multipart upload of', key, init);
@@ -224,6 +228,7 @@ export class ObsDriver extends CheckedStorageDriver {
         { signal, deadline: false },
       );
       this.check('complete multipart upload of', key, done);
+      return etagOf(done);
     } catch (err) {
       await parts.return?.(undefined).catch(() => undefined);
       // Best effort: a leftover upload is invisible to readers and expires by bucket lifecycle rules.
@@ -289,7 +294,12 @@ export class ObsDriver extends CheckedStorageDriver {
       this.check('list', prefix, res);
       const r = res.InterfaceResult ?? {};
       const contents = (r.Contents as ListedObject[] | undefined) ?? [];
-      const page = contents.map((o) => ({ key: String(o.Key ?? ''), size: Number(o.Size ?? 0), modTime: parseDate(o.LastModified) }));
+      const page = contents.map((o) => ({
+        key: String(o.Key ?? ''),
+        size: Number(o.Size ?? 0),
+        modTime: parseDate(o.LastModified),
+        ...(normalizeEtag(o.ETag) ? { etag: normalizeEtag(o.ETag) } : {}),
+      }));
       const shown = folders ? page : page.filter((e) => !e.key.endsWith('/')); // folder markers are not objects
       if (shown.length > 0) yield shown;
       const truncated = String(r.IsTruncated) === 'true';

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { badArgument } from '#common';
 import { backendReason, remoteFailure } from './backend-error.js';
 import { exactRangeBody, httpRange } from './byte-streams.js';
-import { remoteWrite } from './remote-write.js';
+import { normalizeEtag, remoteWrite } from './remote-write.js';
 import { MTIME_METADATA_KEY, formatMtimeMetadata, mtimeFromMetadata } from './mod-time.js';
 import { CheckedStorageDriver } from './checked-driver.js';
 import { guardedAgents, type ConnectGuard } from './guarded-agents.js';
@@ -121,7 +121,7 @@ export class S3Driver extends CheckedStorageDriver {
     key: string,
     body: Readable,
     opts: WriteOptions,
-  ): Promise<{ size: number }> {
+  ): Promise<{ size: number; etag?: string }> {
     return remoteWrite(
       body,
       opts,
@@ -129,10 +129,11 @@ export class S3Driver extends CheckedStorageDriver {
       async (counter, abort) => {
         const Metadata = opts.modTime ? { [MTIME_METADATA_KEY]: formatMtimeMetadata(opts.modTime) } : undefined;
         if (opts.size !== undefined && opts.size <= S3_SINGLE_PUT_MAX) {
-          await this.client.send(
+          const res = await this.client.send(
             new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size, Metadata }),
             { abortSignal: abort.signal },
           );
+          return res.ETag;
         } else {
           const upload = new Upload({
             client: this.client,
@@ -142,7 +143,8 @@ export class S3Driver extends CheckedStorageDriver {
             leavePartsOnError: false,
             abortController: abort,
           });
-          await upload.done();
+          const done = await upload.done();
+          return (done as { ETag?: string }).ETag;
         }
       },
       (err) => this.failure('write', key, err),
@@ -185,6 +187,7 @@ export class S3Driver extends CheckedStorageDriver {
         key: o.Key ?? '',
         size: o.Size ?? 0,
         modTime: o.LastModified ?? new Date(0),
+        ...(normalizeEtag(o.ETag) ? { etag: normalizeEtag(o.ETag) } : {}),
       }));
       const shown = folders ? page : page.filter((e) => !e.key.endsWith('/')); // folder markers are not objects
       if (shown.length > 0) yield shown;
