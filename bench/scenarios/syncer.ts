@@ -56,11 +56,15 @@ export async function runSyncer(ctx: BenchContext, opts: { files: number; bigByt
     RCLONE_CONFIG_BS3_FORCE_PATH_STYLE: 'true',
   };
   const rcloneVersion = (await run('rclone', ['version'], { env: rcloneEnv })).stdout.split('\n')[0];
-  const rclone = async (src: string, dst: string) => {
+  /** rclone's wall time, and with the `sync` that makes its copy durable (the syncer fsyncs every file it writes; rclone none). */
+  const rcloneRun = async (src: string, dst: string) => {
     const t0 = performance.now();
     await run('rclone', ['copy', '--config', '/dev/null', src, dst], { env: rcloneEnv, maxBuffer: 16 * MiB });
-    return performance.now() - t0;
+    const ms = performance.now() - t0;
+    await run('sync');
+    return { ms, durableMs: performance.now() - t0 };
   };
+  const rclone = async (src: string, dst: string) => (await rcloneRun(src, dst)).ms;
 
   const space = async (name: string, storage: Record<string, unknown>, credential: Record<string, unknown> = { type: 'Local' }) =>
     (await again(() => ctx.gw.postJson<{ userSpace: { userSpaceID: number } }>('/v1/userSpace/create', { name, storage, credential, shardStore: null, workingDir: '.jcs' }))).userSpace.userSpaceID;
@@ -74,7 +78,8 @@ export async function runSyncer(ctx: BenchContext, opts: { files: number; bigByt
   const localDst = await space('sync-small-dst', { type: 'Local', rootDir: 'small-dst' });
   const s3Dst = await space('sync-s3-dst', s3Storage, s3Credential);
   const rounds = Math.max(1, Math.min(ctx.rounds, Number(process.env.BENCH_SYNC_ROUNDS ?? 2)));
-  const sides = { local: { first: [] as number[], noop: [] as number[], rcloneFirst: [] as number[], rcloneNoop: [] as number[], workerCpuMs: [] as number[] }, s3: { first: [] as number[], noop: [] as number[], rcloneFirst: [] as number[], rcloneNoop: [] as number[], workerCpuMs: [] as number[] } };
+  const side = () => ({ first: [] as number[], noop: [] as number[], rcloneFirst: [] as number[], rcloneDurableFirst: [] as number[], rcloneNoop: [] as number[], workerCpuMs: [] as number[] });
+  const sides = { local: side(), s3: side() };
   for (let r = 0; r < rounds; r++) {
     for (const target of ['local', 's3'] as const) {
       const destPath = `r${r}`;
@@ -89,8 +94,9 @@ export async function runSyncer(ctx: BenchContext, opts: { files: number; bigByt
         return res.ms;
       };
       const rc = async (label: string) => {
-        const ms = await rclone(path.join(home, 'small-src'), rcloneDst);
-        log(`rclone ${target} ${label} r${r}: ${round(ms, 0)} ms`);
+        const { ms, durableMs } = await rcloneRun(path.join(home, 'small-src'), rcloneDst);
+        log(`rclone ${target} ${label} r${r}: ${round(ms, 0)} ms (${round(durableMs, 0)} ms with sync)`);
+        if (label === 'first') sides[target].rcloneDurableFirst.push(durableMs);
         return ms;
       };
       const order = r % 2 === 0 ? ['gw', 'rc'] : ['rc', 'gw'];
@@ -108,6 +114,8 @@ export async function runSyncer(ctx: BenchContext, opts: { files: number; bigByt
     firstRunMs: round(median(s.first), 0),
     rcloneFirstMs: round(median(s.rcloneFirst), 0),
     firstRatio: ratio(median(s.first), median(s.rcloneFirst)),
+    rcloneDurableFirstMs: round(median(s.rcloneDurableFirst), 0),
+    firstRatioVsDurableRclone: ratio(median(s.first), median(s.rcloneDurableFirst)),
     noopMs: round(median(s.noop), 0),
     rcloneNoopMs: round(median(s.rcloneNoop), 0),
     noopRatio: ratio(median(s.noop), median(s.rcloneNoop)),
@@ -124,7 +132,7 @@ export async function runSyncer(ctx: BenchContext, opts: { files: number; bigByt
   await pipeline(pseudoRandomStream(opts.bigBytes, 7), createWriteStream(path.join(bigSrc, 'big.bin')));
   const bigId = await space('sync-big-src', { type: 'Local', rootDir: 'big-src' });
   const bigDst = await space('sync-big-dst', { type: 'Local', rootDir: 'big-dst' });
-  const big = { gw: [] as number[], rclone: [] as number[] };
+  const big = { gw: [] as number[], rclone: [] as number[], rcloneDurable: [] as number[] };
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? ['gw', 'rc'] : ['rc', 'gw'];
     for (const side of order) {
@@ -135,9 +143,10 @@ export async function runSyncer(ctx: BenchContext, opts: { files: number; bigByt
         log(`syncer big r${r}: ${mbPerSec(opts.bigBytes, res.ms)} MB/s`);
         rmSync(path.join(home, 'big-dst', `r${r}`), { recursive: true, force: true });
       } else {
-        const ms = await rclone(bigSrc, path.join(home, 'rclone-big', `r${r}`));
+        const { ms, durableMs } = await rcloneRun(bigSrc, path.join(home, 'rclone-big', `r${r}`));
         big.rclone.push(ms);
-        log(`rclone big r${r}: ${mbPerSec(opts.bigBytes, ms)} MB/s`);
+        big.rcloneDurable.push(durableMs);
+        log(`rclone big r${r}: ${mbPerSec(opts.bigBytes, ms)} MB/s (${mbPerSec(opts.bigBytes, durableMs)} MB/s with sync)`);
         rmSync(path.join(home, 'rclone-big'), { recursive: true, force: true });
       }
     }
@@ -148,6 +157,8 @@ export async function runSyncer(ctx: BenchContext, opts: { files: number; bigByt
     gatewayMBps: mbPerSec(opts.bigBytes, median(big.gw)),
     rcloneMBps: mbPerSec(opts.bigBytes, median(big.rclone)),
     ratio: ratio(median(big.rclone), median(big.gw)),
+    rcloneDurableMBps: mbPerSec(opts.bigBytes, median(big.rcloneDurable)),
+    ratioVsDurableRclone: ratio(median(big.rcloneDurable), median(big.gw)),
   };
 
   // --- worker RSS on a large tree ---
@@ -200,7 +211,10 @@ async function startWorker(ctx: BenchContext): Promise<Service> {
   const logFile = path.join(ctx.env.root, 'worker.log');
   // BENCH_SYNC_CPU_PROF=dir: the worker writes a V8 CPU profile there when it stops.
   const prof = process.env.BENCH_SYNC_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SYNC_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...prof, workerMain], {
+  // As `npm run start:worker` starts it (its old-space bound keeps the garbage of a long march from
+  // inflating RSS); BENCH_SYNC_WORKER_FLAGS replaces the flags.
+  const flags = (process.env.BENCH_SYNC_WORKER_FLAGS ?? '--max-old-space-size=192').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...flags, ...prof, workerMain], {
     cwd: repoRoot,
     env: { ...process.env, DATABASE_URL: ctx.env.databaseUrl, JCS_DATA_DIR: ctx.env.dataDir, LOG_LEVEL: 'warn', JCS_QUEUE_PREFIX: `jcs-${ctx.env.dbName}` },
     stdio: ['ignore', 'pipe', 'pipe'],
