@@ -2,7 +2,9 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
+import { DomainError } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
+import { PROBE_FAILURE, probeFailureCategory } from '#user-spaces';
 import { copyWithRetries } from './copier.js';
 import { Semaphore, Throttle } from './limits.js';
 import { march, relativeEntries } from './march.js';
@@ -123,8 +125,9 @@ export class SyncRunner {
       if (reason === 'lost-lease' || reason === 'shutdown') {
         clearInterval(heartbeat);
         await beating;
-        await progress.save(this.ds, runId).catch(() => undefined);
+        if (reason === 'shutdown') await progress.save(this.ds, runId).catch(() => undefined);
         // Let the next tick (another worker's, or ours after a restart) take it over without waiting.
+        // (A lost lease means another worker has the run now: its progress is the one to keep.)
         if (reason === 'shutdown')
           await this.ds.query(`UPDATE sync_tasks SET lease_until = now() WHERE task_id = $1 AND current_run_id = $2`, [task.taskId, runId]).catch(() => undefined);
         this.active.delete(runId);
@@ -134,7 +137,7 @@ export class SyncRunner {
       if (reason === 'cancelled') state = 'Cancelled';
       else {
         state = 'Failed';
-        progress.fail('', (err as Error)?.message ?? String(err));
+        progress.fail('', this.tenantMessage(err, ''));
       }
     } finally {
       clearInterval(heartbeat);
@@ -244,7 +247,7 @@ export class SyncRunner {
           release();
           progress.bytesCopied -= read; // counted as the file's size once it is done, below
         }
-        const failures = outcome.errors.map((e, k) => (e ? `destination ${d.copyTo[k]}: ${e.message}` : '')).filter(Boolean);
+        const failures = outcome.errors.map((e, k) => (e ? `destination ${d.copyTo[k]}: ${this.tenantMessage(e, d.path)}` : '')).filter(Boolean);
         if (failures.length || d.refusedAt.length) {
           progress.filesFailed++;
           if (failures.length) progress.fail(d.path, failures.join('; '));
@@ -266,7 +269,7 @@ export class SyncRunner {
       (path, err) => {
         progress.filesTotal++;
         progress.filesFailed++;
-        progress.fail(path, `could not be checked: ${(err as Error)?.message ?? String(err)}`);
+        progress.fail(path, `could not be checked: ${this.tenantMessage(err, path)}`);
       },
     );
     if (!options.deleteExtraneous || extraneous === 0) return;
@@ -294,6 +297,17 @@ export class SyncRunner {
       signal,
       CHECKERS,
     );
+  }
+
+  /**
+   * What a run's errors tell the tenant: the gateway's own refusals (a wrong size, a missing space, a
+   * folder in a shard area) as they are; a backend's failure only as one fixed category, as
+   * `userSpace/test` does — its own words name hosts, ports and host paths. The detail is logged.
+   */
+  private tenantMessage(err: unknown, path: string): string {
+    if (err instanceof DomainError && (err.code === 'BadArgument' || err.code === 'DataNotFound')) return err.message;
+    this.log.warn(`sync of ${JSON.stringify(path)} failed: ${(err as Error)?.message ?? String(err)}`);
+    return PROBE_FAILURE[probeFailureCategory(err)];
   }
 
   private async deleteSource(ctx: SyncContext, path: string): Promise<void> {
