@@ -39,7 +39,9 @@ export class SyncWorker implements OnApplicationBootstrap, BeforeApplicationShut
       concurrency: this.config.JCS_SYNC_CONCURRENT_RUNS,
     });
     this.worker.on('error', (e) => this.log.warn(`queue: ${e.message}`));
-    await this.reconcile(true);
+    // In the background: start-up (and the process's signal handlers, installed after it) does not
+    // wait for the database and Redis round trips of a full restore.
+    this.reconciling = this.reconcile(true).finally(() => (this.reconciling = undefined));
     this.timer = setInterval(() => {
       this.reconciling ??= this.reconcile(false).finally(() => (this.reconciling = undefined));
     }, this.config.JCS_SYNC_RECONCILE_SECONDS * 1000);
