@@ -13,6 +13,7 @@ import { runRanged } from './scenarios/ranged.js';
 import { runRequestCost } from './scenarios/request-cost.js';
 import { runS3Space } from './scenarios/s3-space.js';
 import { runSmallObjects } from './scenarios/small-objects.js';
+import { runSyncer } from './scenarios/syncer.js';
 import { MiB, round } from './stats.js';
 
 /**
@@ -42,7 +43,7 @@ function gitInfo() {
 }
 
 /** The scenarios, in the order they run; `ranged` reads the big object, so it brings `bigObject` along. */
-const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space', 'requestCost'] as const;
+const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space', 'requestCost', 'syncer'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** BENCH_ONLY=a,b: only those scenarios (and what they depend on); unset: all of them. */
@@ -65,6 +66,7 @@ const SCENARIO_OF_FIGURE: Record<string, Scenario> = {
   listing: 'listing',
   s3Space: 's3Space',
   requestCost: 'requestCost',
+  syncer: 'syncer',
 };
 
 /** Issue 8's targets, all listed in every run (a scenario left out by BENCH_ONLY shows `ran: false`). */
@@ -155,10 +157,13 @@ async function main(): Promise<void> {
     const listing = only.has('listing') ? await withRss(c, 'listing', () => runListing(c, num('BENCH_LIST_REQUESTS', 50))) : undefined;
     const s3Space = only.has('s3Space') ? await withRss(c, 's3Space', () => runS3Space(c, num('BENCH_S3_MIB', 256) * MiB)) : undefined;
     const requestCost = only.has('requestCost') ? await withRss(c, 'requestCost', () => runRequestCost(c, num('BENCH_REQUESTS', 800))) : undefined;
+    const syncer = only.has('syncer')
+      ? await withRss(c, 'syncer', () => runSyncer(c, { files: num('BENCH_SYNC_FILES', 10_000), bigBytes: num('BENCH_SYNC_BIG_MIB', 1024) * MiB, rssFiles: num('BENCH_SYNC_RSS_FILES', 100_000) }))
+      : undefined;
     const gatewayRssAfterMiB = rssMiB(ctx.gateway.pid);
     const measuredSeconds = round((performance.now() - t0) / 1000, 1);
 
-    const ranScenarios = [big, ranged, small, listing, s3Space, requestCost].filter((s) => s !== undefined);
+    const ranScenarios = [big, ranged, small, listing, s3Space, requestCost, syncer].filter((s) => s !== undefined);
     const checks: TargetCheck[] = ranScenarios.flatMap((s) => s.targets);
     const peakRssMiB = Math.max(...ranScenarios.map((s) => s.peakRssMiB));
     const rssOverall = check('peakRssMiB', peakRssMiB, '<=', 200, 8);
@@ -210,6 +215,7 @@ async function main(): Promise<void> {
         listing: listing?.result,
         s3Space: s3Space?.result,
         requestCost: requestCost?.result,
+        syncer: syncer?.result,
         gatewayRssMiB: { idleAfterStart: gatewayIdleRssMiB, afterScenarios: gatewayRssAfterMiB },
         baselineIdleRssMiB,
       },

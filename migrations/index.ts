@@ -3,6 +3,7 @@ import { GcMarks1764600000000 } from './1764600000000-gc-marks.js';
 import { UserSpaceHostRoot1764700000000 } from './1764700000000-user-space-host-root.js';
 import { CommitObjectsFunction1764800000000 } from './1764800000000-commit-objects-function.js';
 import { AccessKeyNotify1764810000000 } from './1764810000000-access-key-notify.js';
+import { SpaceSyncer1764820000000 } from './1764820000000-space-syncer.js';
 
 /** Every migration, in order. Listed explicitly so the compiled ESM build needs no glob loading. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   UserSpaceHostRoot1764700000000,
   CommitObjectsFunction1764800000000,
   AccessKeyNotify1764810000000,
+  SpaceSyncer1764820000000,
 ];

@@ -320,7 +320,7 @@ const qStr = (pool: string[]) => fc.oneof({ weight: 4, arbitrary: fc.constantFro
 const qBool = fc.oneof(fc.constantFrom('true', 'false'), qWild);
 const qInt = fc.oneof(fc.constantFrom('0', '1', '3', '10', '1000'), qWild);
 
-/** Every `/v1` route of apps/gateway/src/{buckets,packages,objects,user-spaces}/*.controller.ts. */
+/** Every `/v1` route of apps/gateway/src/{buckets,packages,objects,user-spaces,space-syncer}/*.controller.ts. */
 export function routes(ctx: RouteContext): Route[] {
   const { ids } = ctx;
   const id = (pool: number[]) => idArb(pool);
@@ -374,6 +374,49 @@ export function routes(ctx: RouteContext): Route[] {
       path: '/v1/userSpace/downloadPackage',
       body: bodyOf([['userSpaceID', id(ids.userSpaces)], ['packageID', id(ids.packages)], ['rootPath', fc.oneof(fc.constantFrom('out', 'out/x', '', '.', '..', '../..', 'shards', 'shards/blocks', 'shards/tmp', '/tmp').map(str), wildJson)]]),
     },
+    ...syncerRoutes(ids.userSpaces, id),
+  ];
+}
+
+/** spaceSyncer/*: task bodies that are close to valid (real spaces, known types) or wild anywhere. */
+function syncerRoutes(spaces: number[], id: (pool: number[]) => fc.Arbitrary<JNode>): Route[] {
+  const arr = (arb: fc.Arbitrary<JNode>, maxLength = 3) => fc.array(arb, { maxLength }).map((items): JNode => ({ t: 'arr', items }));
+  const folder = fc.oneof(fc.constantFrom('', 'in', 'out/x', '..', '../x', '/abs', '.jcs/shards', 'a//b').map(str), wildJson);
+  const trigger = fc.oneof(
+    fc.constant(obj([['type', str('Once')]])),
+    fc.oneof(fc.constantFrom('0', '-1', '1.5', '2', '1e9').map(lit), wildJson).map((n) => obj([['type', str('Interval')], ['interval', n]])),
+    arr(fc.oneof(fc.constantFrom('2001-01-01T00:00:00Z', '2999-01-01T00:00:00Z', 'soon').map(str), wildJson)).map((at) => obj([['type', str('At')], ['at', at]])),
+    wildJson,
+  );
+  const mode = fc.oneof(
+    fc.constant(obj([['type', str('Full')]])),
+    fc.record({ s: fc.oneof(fc.constantFrom('true', 'false').map(lit), wildJson), t: fc.oneof(fc.constantFrom('true', 'false').map(lit), wildJson) }).map(({ s, t }) => obj([['type', str('Diff')], ['includeSize', s], ['includeModTime', t]])),
+    wildJson,
+  );
+  const filter = fc.oneof(
+    fc.oneof(fc.constantFrom('0', '-1', '5').map(lit), wildJson).map((n) => obj([['type', str('Size')], ['minSize', n]])),
+    arr(fc.oneof(fc.constantFrom('mp4', '.MP4', '', '.').map(str), wildJson)).map((e) => obj([['type', str('Extension')], ['extensions', e]])),
+    arr(fc.oneof(fc.constantFrom('**/*.mp4', '[abc', '', '!(x)', '{a,b}').map(str), wildJson)).map((g) => obj([['type', str('Path')], ['include', g]])),
+    wildJson,
+  );
+  const task = bodyOf([
+    ['trigger', trigger],
+    ['mode', mode],
+    ['filters', arr(filter)],
+    ['options', fc.oneof(fc.constant(obj([['noEmptyDirectories', lit('true')]])), wildJson)],
+    ['srcUserSpaceID', id(spaces)],
+    ['srcPath', folder],
+    ['destUserSpaceIDs', arr(id(spaces))],
+    ['destPathes', arr(folder)],
+  ]);
+  const taskId = fc.oneof(fc.constantFrom('1', '2', '999').map(String), qWild);
+  return [
+    { kind: 'json', path: '/v1/spaceSyncer/createTask', body: task },
+    { kind: 'json', path: '/v1/spaceSyncer/planTask', body: task },
+    { kind: 'query', path: '/v1/spaceSyncer/getTask', params: [['taskID', taskId]] },
+    { kind: 'query', path: '/v1/spaceSyncer/getTaskRuns', params: [['taskID', taskId]] },
+    { kind: 'query', path: '/v1/spaceSyncer/listTasks', params: [] },
+    { kind: 'json', path: '/v1/spaceSyncer/cancelTask', body: bodyOf([['taskID', id([1, 2, 999])]]) },
   ];
 }
 
@@ -511,7 +554,7 @@ const headerAbuse = fc.oneof(
 
 const rangeHeader = rarely(fc.constantFrom('bytes=0-0', 'bytes=0-', 'bytes=-1', 'bytes=-0', 'bytes=5-2', 'bytes=a-b', 'bytes=0-1,2-3', 'items=0-1', 'bytes=99999999999999999999-', 'bytes=-99999999999999999999', 'bytes=', 'bytes=1-1000000'), 3);
 
-const unknownPaths = fc.constantFrom('/v1', '/v1/', '/v1/bucket', '/v1/bucket/', '/v1/bucket/create/extra', '/v1/bucket/CREATE', '/v1/object/upload/', '/v1/nothing', '/v1/spaceSyncer/createTask', '/v1/spaceSyncer/getTask', '/v1//bucket/listAll', '/v1/./bucket/listAll', '/v1/bucket/../bucket/listAll', '/v2/bucket/listAll', '/', '/v1/%00', '/v1/%ff', '/v1/bucket/listAll%00', '/v1/userSpace');
+const unknownPaths = fc.constantFrom('/v1', '/v1/', '/v1/bucket', '/v1/bucket/', '/v1/bucket/create/extra', '/v1/bucket/CREATE', '/v1/object/upload/', '/v1/nothing', '/v1/spaceSyncer/createTasks', '/v1/spaceSyncer/', '/v1//bucket/listAll', '/v1/./bucket/listAll', '/v1/bucket/../bucket/listAll', '/v2/bucket/listAll', '/', '/v1/%00', '/v1/%ff', '/v1/bucket/listAll%00', '/v1/userSpace');
 
 /** One hostile request over any route (or none). */
 export function fuzzCase(ctx: RouteContext): fc.Arbitrary<FuzzCase> {

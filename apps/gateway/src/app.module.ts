@@ -10,6 +10,7 @@ import { APP_CONFIG, type AppConfig } from '#config';
 import { CoreModule } from '#core';
 import { ObjectsModule } from '#objects';
 import { PackagesModule } from '#packages';
+import { SpaceSyncerModule } from '#space-syncer';
 import { UserSpacesModule } from '#user-spaces';
 import { SigV4Guard } from './auth/sigv4.guard.js';
 import { SigV4Middleware } from './auth/sigv4.middleware.js';
@@ -21,6 +22,7 @@ import { EnvelopeFilter } from './envelope/envelope.filter.js';
 import { HealthController } from './health/health.controller.js';
 import { ObjectsController } from './objects/objects.controller.js';
 import { PackagesController } from './packages/packages.controller.js';
+import { SpaceSyncerController } from './space-syncer/space-syncer.controller.js';
 import { UserSpacesController } from './user-spaces/user-spaces.controller.js';
 
 /** First validation message of the first failing field, e.g. "bucketID must be an integer". */
@@ -64,8 +66,9 @@ export class GatewayModule implements NestModule {
         PackagesModule,
         ObjectsModule,
         UserSpacesModule,
+        SpaceSyncerModule,
       ],
-      controllers: [HealthController, BucketsController, PackagesController, ObjectsController, UserSpacesController],
+      controllers: [HealthController, BucketsController, PackagesController, ObjectsController, UserSpacesController, SpaceSyncerController],
       providers: [
         { provide: APP_FILTER, useClass: EnvelopeFilter },
         { provide: APP_GUARD, useClass: SigV4Guard },

@@ -1,3 +1,4 @@
+import './threadpool.js';
 import 'reflect-metadata';
 import { Logger } from 'nestjs-pino';
 import { loadConfig, resolveMasterKey } from '#config';

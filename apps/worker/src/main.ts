@@ -1,3 +1,4 @@
+import './threadpool.js';
 import 'reflect-metadata';
 import { loadConfig, resolveMasterKey } from '#config';
 import { pingRedis } from '#core';

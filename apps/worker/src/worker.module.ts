@@ -4,7 +4,9 @@ import { LoggerModule } from 'nestjs-pino';
 import type { AppConfig } from '#config';
 import { CoreModule } from '#core';
 import { ObjectsModule } from '#objects';
+import { SpaceSyncerModule } from '#space-syncer';
 import { GC_QUEUE, GcProcessor, GcSchedule } from './gc/gc.processor.js';
+import { SyncWorker } from './sync/sync.worker.js';
 
 /** The BullMQ side: background jobs (garbage collection, sync runs) and their schedules. */
 @Module({})
@@ -19,8 +21,9 @@ export class WorkerModule {
         BullModule.forRoot({ connection: { url: config.REDIS_URL, maxRetriesPerRequest: null }, prefix: config.JCS_QUEUE_PREFIX }),
         BullModule.registerQueue({ name: GC_QUEUE }),
         ObjectsModule,
+        SpaceSyncerModule,
       ],
-      providers: [GcProcessor, GcSchedule],
+      providers: [GcProcessor, GcSchedule, SyncWorker],
     };
   }
 }

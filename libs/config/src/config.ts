@@ -77,6 +77,16 @@ export const configSchema = z.object({
   JCS_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).default(60),
   /** Files one `userSpace/createPackage` may import. */
   JCS_MAX_FILES_PER_IMPORT: z.coerce.number().int().positive().default(100000),
+  /** Space syncer: a run's lock lasts this long unless its worker renews it (every second); a dead worker's run is resumed after it. */
+  JCS_SYNC_LEASE_SECONDS: z.coerce.number().int().min(2).default(30),
+  /** Space syncer: runs one worker process executes at once. */
+  JCS_SYNC_CONCURRENT_RUNS: z.coerce.number().int().positive().default(2),
+  /** Space syncer: how often a worker checks that Redis still holds the schedules and resumes runs whose worker died. */
+  JCS_SYNC_RECONCILE_SECONDS: z.coerce.number().int().positive().default(10),
+  /** Space syncer: attempts per file (the first included) before it is listed as failed. */
+  JCS_SYNC_RETRY_ATTEMPTS: z.coerce.number().int().positive().default(3),
+  /** Space syncer: backoff before the first retry, doubled for each further one. */
+  JCS_SYNC_RETRY_BASE_MS: z.coerce.number().int().nonnegative().default(500),
 });
 
 export type AppConfig = Omit<z.infer<typeof configSchema>, 'JCS_MASTER_KEY' | 'JCS_LOCAL_ROOTS'> & {

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { DomainError, operationFailed } from '#common';
+import { DomainError, badArgument, operationFailed } from '#common';
 import {
   StorageKeyNotFoundError,
   type ByteRange,
   type StorageDriver,
+  type ListOptions,
   type StorageEntry,
   type PruneOptions,
-  type StorageKind, type WriteOptions } from './driver.js';
+  type StorageKind, type WriteOptions, type WriteResult } from './driver.js';
 import { assertSafeKey, assertSafePrefix, assertValidPageSize, assertValidRange, assertValidSize } from './safe-key.js';
 
 export const DEFAULT_PAGE_SIZE = 1000;
@@ -24,6 +25,7 @@ export const DEFAULT_PAGE_SIZE = 1000;
  */
 export abstract class CheckedStorageDriver implements StorageDriver {
   abstract readonly kind: StorageKind;
+  abstract readonly listsModTime: boolean;
 
   protected abstract headObject(key: string): Promise<{ size: number; modTime: Date } | null>;
   protected abstract readObject(key: string, range: ByteRange | undefined): Promise<Readable>;
@@ -31,9 +33,10 @@ export abstract class CheckedStorageDriver implements StorageDriver {
     key: string,
     body: Readable,
     opts: WriteOptions,
-  ): Promise<{ size: number }>;
+  ): Promise<WriteResult>;
   protected abstract moveObject(fromKey: string, toKey: string, opts: PruneOptions): Promise<void>;
-  protected abstract listObjects(prefix: string, pageSize: number): AsyncGenerator<StorageEntry[]>;
+  protected abstract listObjects(prefix: string, pageSize: number, folders: boolean): AsyncGenerator<StorageEntry[]>;
+  protected abstract makeFolderObject(key: string): Promise<void>;
   protected abstract deleteObject(key: string, opts: PruneOptions): Promise<void>;
   /** Releases the backend's connections; called once nothing is in flight. */
   protected async closeBackend(): Promise<void> {}
@@ -112,9 +115,11 @@ export abstract class CheckedStorageDriver implements StorageDriver {
     return Buffer.concat(chunks);
   }
 
-  async write(key: string, body: Readable, opts: WriteOptions = {}): Promise<{ size: number }> {
+  async write(key: string, body: Readable, opts: WriteOptions = {}): Promise<WriteResult> {
     assertSafeKey(key);
     assertValidSize(opts.size);
+    if (opts.modTime !== undefined && !(opts.modTime instanceof Date && Number.isFinite(opts.modTime.getTime())))
+      throw badArgument('modTime must be a valid date');
     opts.signal?.throwIfAborted();
     return this.tracked(() => this.writeObject(key, body, opts));
   }
@@ -133,15 +138,20 @@ export abstract class CheckedStorageDriver implements StorageDriver {
     });
   }
 
-  async *list(prefix: string, opts: { pageSize?: number } = {}): AsyncGenerator<StorageEntry[]> {
+  async *list(prefix: string, opts: ListOptions = {}): AsyncGenerator<StorageEntry[]> {
     assertSafePrefix(prefix);
     const pageSize = assertValidPageSize(opts.pageSize ?? DEFAULT_PAGE_SIZE);
     this.inFlight++;
     try {
-      yield* this.listObjects(prefix, pageSize);
+      yield* this.listObjects(prefix, pageSize, opts.folders === true);
     } finally {
       this.settle();
     }
+  }
+
+  async makeFolder(key: string): Promise<void> {
+    assertSafeKey(key);
+    return this.tracked(() => this.makeFolderObject(key));
   }
 
   async delete(key: string, opts: PruneOptions = {}): Promise<void> {

@@ -52,6 +52,7 @@ describe('createDriver', () => {
 function fakeDriver(name: string): StorageDriver & { closed: boolean; name: string } {
   return {
     kind: 'Local',
+    listsModTime: true,
     name,
     closed: false,
     async close() {
@@ -64,6 +65,7 @@ function fakeDriver(name: string): StorageDriver & { closed: boolean; name: stri
     write: async () => ({ size: 0 }),
     move: async () => undefined,
     list: async function* () {},
+    makeFolder: async () => undefined,
     delete: async () => undefined,
   };
 }

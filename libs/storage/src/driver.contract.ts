@@ -145,6 +145,58 @@ export function runDriverContract(
       }
     });
 
+    it('keeps the modification time given to a write (small and multipart bodies), through overwrites and moves', async () => {
+      const kept = new Date('2021-03-04T05:06:07.891Z');
+      const small = randomBytes(100);
+      await d.write('mtime/small.bin', Readable.from([small]), { size: small.length, modTime: kept });
+      expect((await d.head('mtime/small.bin'))?.modTime.getTime()).toBe(kept.getTime());
+      const big = seededStream(20 * MiB, 3);
+      await d.write('mtime/big.bin', big.stream, { modTime: kept });
+      expect((await d.head('mtime/big.bin'))?.modTime.getTime()).toBe(kept.getTime());
+      if (d.listsModTime) {
+        const listed = (await entriesUnder(d, 'mtime/')).map((e) => e.modTime.getTime());
+        expect(listed).toEqual([kept.getTime(), kept.getTime()]);
+      }
+      // Whole seconds too (rclone writes them without a fraction).
+      const later = new Date('2022-01-01T00:00:00.000Z');
+      await d.write('mtime/small.bin', Readable.from([small]), { size: small.length, modTime: later });
+      expect((await d.head('mtime/small.bin'))?.modTime.getTime()).toBe(later.getTime());
+      await d.move('mtime/small.bin', 'mtime/moved.bin');
+      expect((await d.head('mtime/moved.bin'))?.modTime.getTime()).toBe(later.getTime());
+      // Without one, the time is the write's own.
+      const before = Date.now() - 5000;
+      await d.write('mtime/now.bin', Readable.from([small]), { size: small.length });
+      expect((await d.head('mtime/now.bin'))!.modTime.getTime()).toBeGreaterThan(before);
+      await expect(d.write('mtime/bad.bin', Readable.from([small]), { modTime: new Date(NaN) })).rejects.toMatchObject({ code: 'BadArgument' });
+      for (const k of ['mtime/big.bin', 'mtime/moved.bin', 'mtime/now.bin']) await d.delete(k);
+    });
+
+    it("returns the new version's tag from a write, as the listing shows it (S3/OBS ETag; none on Local)", async () => {
+      const small = randomBytes(1000);
+      const a = await d.write('etag/small.bin', Readable.from([small]), { size: small.length });
+      const b = await d.write('etag/big.bin', seededStream(20 * MiB, 4).stream, {});
+      const listed = new Map((await entriesUnder(d, 'etag/')).map((e) => [e.key, e.etag]));
+      expect(listed.get('etag/small.bin')).toBe(a.etag);
+      expect(listed.get('etag/big.bin')).toBe(b.etag);
+      if (d.kind === 'Local') expect([a.etag, b.etag]).toEqual([undefined, undefined]);
+      else expect(a.etag).toMatch(/^[^"]+$/);
+      for (const k of ['etag/small.bin', 'etag/big.bin']) await d.delete(k);
+    });
+
+    it('makes empty folders and lists them only when asked, in key order', async () => {
+      await d.makeFolder('folders/empty');
+      await d.makeFolder('folders/empty'); // again: fine
+      await d.makeFolder('folders/a/deeper');
+      await d.write('folders/a/file', Readable.from([Buffer.from('x')]), { size: 1 });
+      await d.write('folders/full/file', Readable.from([Buffer.from('y')]), { size: 1 });
+      expect(await keysUnder(d, 'folders/')).toEqual(['folders/a/file', 'folders/full/file']);
+      const withFolders: string[] = [];
+      for await (const page of d.list('folders/', { folders: true })) withFolders.push(...page.map((e) => e.key));
+      expect(withFolders).toEqual(['folders/a/deeper/', 'folders/a/file', 'folders/empty/', 'folders/full/file']);
+      expect(await d.head('folders/empty')).toBeNull(); // a folder is not an object
+      for (const k of ['folders/a/file', 'folders/full/file']) await d.delete(k);
+    });
+
     it('deletes; deleting a missing key is fine', async () => {
       const key = 'delete/a/b/obj';
       await d.write(key, Readable.from([Buffer.from('x')]), { size: 1 });
@@ -406,6 +458,12 @@ export async function keysUnder(d: StorageDriver, prefix: string, pageSize?: num
   const keys: string[] = [];
   for await (const page of d.list(prefix, pageSize === undefined ? {} : { pageSize })) keys.push(...page.map((e) => e.key));
   return keys;
+}
+
+async function entriesUnder(d: StorageDriver, prefix: string): Promise<StorageEntry[]> {
+  const entries: StorageEntry[] = [];
+  for await (const page of d.list(prefix)) entries.push(...page);
+  return entries;
 }
 
 export async function expectCode(p: Promise<unknown>, code: string): Promise<void> {

@@ -6,6 +6,14 @@ export interface StorageEntry {
   key: string;
   size: number;
   modTime: Date;
+  /** The backend's tag of this version of the object (S3/OBS ETag without quotes); absent on Local. */
+  etag?: string;
+}
+
+/** What a write stored: its size and, where the backend tags versions, the new version's tag. */
+export interface WriteResult {
+  size: number;
+  etag?: string;
 }
 
 /** A byte range of an object; `end` is inclusive; absent `end` means "to the end of the object". */
@@ -34,6 +42,22 @@ export interface WriteOptions {
    * (and so the garbage collector's temp sweep) see it.
    */
   exclusive?: boolean;
+  /**
+   * The object's modification time, kept as rclone keeps it: the file's mtime on Local, `mtime` user
+   * metadata (seconds since the epoch as a decimal, `X-Amz-Meta-Mtime`) on S3 and OBS. `head` reports it
+   * back; without it an object's time is when it was written.
+   */
+  modTime?: Date;
+}
+
+export interface ListOptions {
+  pageSize?: number;
+  /**
+   * Also list empty folders, as entries whose key ends in '/' (size 0), in key order: Local reports
+   * folders holding no object; S3 and OBS report their folder marker objects (`name/`, which a plain
+   * listing skips).
+   */
+  folders?: boolean;
 }
 
 /** Options of `move` and `delete`. */
@@ -56,9 +80,15 @@ export interface PruneOptions {
  */
 export interface StorageDriver {
   readonly kind: StorageKind;
+  /**
+   * Whether `list` reports the modification time a write kept (`WriteOptions.modTime`). Local does; S3
+   * and OBS listings carry only the upload time (user metadata needs a HEAD), so callers comparing
+   * times ask `head` for the kept one.
+   */
+  readonly listsModTime: boolean;
   /** Writes, reads back and deletes a probe object under `probeDir` (a relative key prefix); throws OperationFailed with the backend's reason. */
   test(probeDir: string): Promise<void>;
-  /** Size and modification time, or null when there is no object under `key`. */
+  /** Size and modification time (the kept one, see `WriteOptions.modTime`), or null when there is no object under `key`. */
   head(key: string): Promise<{ size: number; modTime: Date } | null>;
   /**
    * The object's bytes, or exactly the bytes of `range` (an `end` past the object is clamped; a
@@ -77,9 +107,9 @@ export interface StorageDriver {
    * Streams `body` to `key`. Atomic: readers see either the old object or the complete new one; a
    * failed or aborted body leaves nothing behind. When `size` is given the body must have exactly that
    * many bytes (else BadArgument). When the body itself fails, its own error is rethrown. Returns the
-   * number of bytes written.
+   * number of bytes written and, on S3/OBS, the ETag the listing will show for this version.
    */
-  write(key: string, body: Readable, opts?: WriteOptions): Promise<{ size: number }>;
+  write(key: string, body: Readable, opts?: WriteOptions): Promise<WriteResult>;
   /** Moves an object within the space, overwriting the destination. Missing source: `StorageKeyNotFoundError`. */
   move(fromKey: string, toKey: string, opts?: PruneOptions): Promise<void>;
   /**
@@ -87,7 +117,12 @@ export interface StorageDriver {
    * a plain string prefix: 'a/b' matches 'a/b/x' and 'a/bc'), recursively, in key order (UTF-8 byte
    * order) within a page. `pageSize` defaults to 1000; backends may return smaller pages.
    */
-  list(prefix: string, opts?: { pageSize?: number }): AsyncGenerator<StorageEntry[]>;
+  list(prefix: string, opts?: ListOptions): AsyncGenerator<StorageEntry[]>;
+  /**
+   * Makes an empty folder at `key` (a folder key, no trailing '/'): a directory on Local, a zero-byte
+   * `key/` marker object on S3 and OBS (as rclone and the consoles make them). An existing one is fine.
+   */
+  makeFolder(key: string): Promise<void>;
   /** Deletes the object; an absent key is not an error. */
   delete(key: string, opts?: PruneOptions): Promise<void>;
   /** Releases connections; the driver must not be used afterwards. */

@@ -6,3 +6,4 @@ export * from './s3-driver.js';
 export * from './obs-driver.js';
 export * from './driver-factory.js';
 export * from './guarded-agents.js';
+export * from './mod-time.js';

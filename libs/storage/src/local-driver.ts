@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fsCallbacks, { createWriteStream, type Dirent } from 'node:fs';
 import { promisify } from 'node:util';
-import { lstat, mkdir, open, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, realpath, rename, rmdir, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,6 +24,8 @@ const fdStat = promisify(fsCallbacks.fstat);
 const fdSync = promisify(fsCallbacks.fsync);
 const fdRead = (fd: number, buf: Buffer, offset: number, length: number, position: number) =>
   new Promise<number>((resolve, reject) => fsCallbacks.read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+/** Files of one folder stat'ed at once while listing. */
+const STAT_BATCH = 64;
 /** The driver's own in-flight temp files; listings skip them. */
 const TEMP_NAME = /^\.tmp-[0-9a-f]{24}$/;
 
@@ -42,8 +44,10 @@ const TEMP_NAME = /^\.tmp-[0-9a-f]{24}$/;
  */
 export class LocalDriver extends CheckedStorageDriver {
   readonly kind = 'Local' as const;
+  readonly listsModTime = true;
   private readonly root: string;
   private realRoot?: string;
+  private readonly dirSyncs = new DirSyncs();
 
   constructor(opts: LocalDriverOptions) {
     super();
@@ -174,10 +178,12 @@ export class LocalDriver extends CheckedStorageDriver {
       fd = undefined;
       watch = watchBody(body, [counter, file]);
       await pipeline(body, counter, file, { signal: opts.signal });
+      // The time is set on the temp file, so the final name never shows the write's own time.
+      if (opts.modTime) await utimes(partial, opts.modTime, opts.modTime);
       if (!opts.exclusive) await rename(partial, abs);
       partial = '';
       // A staging write is moved elsewhere by its caller, whose move makes the final name durable.
-      if (!opts.staging) await fsyncDir(dir);
+      if (!opts.staging) await this.dirSyncs.sync(dir);
       return { size: counter.bytes };
     } catch (err) {
       if (fd !== undefined) fsCallbacks.close(fd, () => undefined);
@@ -213,7 +219,7 @@ export class LocalDriver extends CheckedStorageDriver {
       }
       // Only the new name must survive a crash. Journaling filesystems commit both directory entries
       // of a rename together; elsewhere a crash may leave the old name too, a duplicate, never a loss.
-      await fsyncDir(path.dirname(dst));
+      await this.dirSyncs.sync(path.dirname(dst));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EISDIR' || (err as NodeJS.ErrnoException).code === 'ENOTEMPTY')
         throw operationFailed(`local storage cannot move to ${toKey}: a folder of that name exists`);
@@ -235,13 +241,18 @@ export class LocalDriver extends CheckedStorageDriver {
     await this.pruneEmptyDirs(path.dirname(abs), opts);
   }
 
-  protected async *listObjects(prefix: string, pageSize: number): AsyncGenerator<StorageEntry[]> {
+  protected async makeFolderObject(key: string): Promise<void> {
+    const abs = await this.resolveKey(key);
+    await this.makeDir(abs, key);
+  }
+
+  protected async *listObjects(prefix: string, pageSize: number, folders: boolean): AsyncGenerator<StorageEntry[]> {
     const realRoot = await this.rootRealPath();
     const slash = prefix.lastIndexOf('/');
     const baseKey = slash > 0 ? prefix.slice(0, slash) : '';
     const baseDir = baseKey ? await this.resolveKey(baseKey) : this.root;
     let page: StorageEntry[] = [];
-    for await (const entry of this.walk(baseDir, baseKey, prefix, realRoot)) {
+    for await (const entry of this.walk(baseDir, baseKey, prefix, realRoot, folders)) {
       page.push(entry);
       if (page.length >= pageSize) {
         yield page;
@@ -257,7 +268,21 @@ export class LocalDriver extends CheckedStorageDriver {
    * only one folder listing per level is held in memory. Symlinked folders are not descended (no
    * cycles, no escapes); a symlinked file is listed only when it resolves inside the root.
    */
-  private async *walk(dirAbs: string, dirKey: string, prefix: string, realRoot: string): AsyncGenerator<StorageEntry> {
+  private async *walk(dirAbs: string, dirKey: string, prefix: string, realRoot: string, folders = false): AsyncGenerator<StorageEntry> {
+    let listed = false;
+    for await (const entry of this.walkFiles(dirAbs, dirKey, prefix, realRoot, folders)) {
+      listed = true;
+      yield entry;
+    }
+    // Nothing below it (its contents would have come just before this point): an empty folder. Its
+    // key 'a/b/' sorts before anything after its contents, so the order stays byte order.
+    if (folders && !listed && dirKey !== '' && `${dirKey}/`.startsWith(prefix)) {
+      const st = await stat(dirAbs).catch(() => null);
+      if (st?.isDirectory()) yield { key: `${dirKey}/`, size: 0, modTime: st.mtime };
+    }
+  }
+
+  private async *walkFiles(dirAbs: string, dirKey: string, prefix: string, realRoot: string, folders: boolean): AsyncGenerator<StorageEntry> {
     let dirents: Dirent[];
     try {
       dirents = await readdir(dirAbs, { withFileTypes: true });
@@ -279,20 +304,36 @@ export class LocalDriver extends CheckedStorageDriver {
       }
     }
     items.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+    // Files are stat'ed a batch at a time in parallel (a sequential await per file would leave the
+    // thread pool idle), and yielded in key order.
+    let batch: typeof items = [];
+    const flush = async () => {
+      const entries = await Promise.all(batch.map((item) => this.fileEntry(item.abs, item.key, realRoot)));
+      batch = [];
+      return entries.filter((e): e is StorageEntry => e !== null);
+    };
     for (const item of items) {
-      if (item.isDir) {
-        yield* this.walk(item.abs, item.key, prefix, realRoot);
+      if (!item.isDir) {
+        batch.push(item);
+        if (batch.length >= STAT_BATCH) yield* await flush();
         continue;
       }
-      try {
-        const lst = await lstat(item.abs);
-        if (lst.isSymbolicLink() && !isWithin(await realpath(item.abs), realRoot)) continue;
-        const st = lst.isSymbolicLink() ? await stat(item.abs) : lst;
-        if (st.isFile()) yield { key: item.key, size: st.size, modTime: st.mtime };
-      } catch (err) {
-        if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ELOOP') continue; // gone meanwhile, or a broken link
-        throw fsFailure('list', item.key, err);
-      }
+      if (batch.length) yield* await flush();
+      yield* this.walk(item.abs, item.key, prefix, realRoot, folders);
+    }
+    if (batch.length) yield* await flush();
+  }
+
+  /** A listed file's entry, or null when it is gone, a broken link or a link leading outside the root. */
+  private async fileEntry(abs: string, key: string, realRoot: string): Promise<StorageEntry | null> {
+    try {
+      const lst = await lstat(abs);
+      if (lst.isSymbolicLink() && !isWithin(await realpath(abs), realRoot)) return null;
+      const st = lst.isSymbolicLink() ? await stat(abs) : lst;
+      return st.isFile() ? { key, size: st.size, modTime: st.mtime } : null;
+    } catch (err) {
+      if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ELOOP') return null; // gone meanwhile, or a broken link
+      throw fsFailure('list', key, err);
     }
   }
 
@@ -433,6 +474,37 @@ function isSafeKey(key: string): boolean {
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/**
+ * Folder fsyncs with group commit: a writer needs an fsync of its folder that started after its
+ * rename. While one is running, every writer arriving meanwhile joins the single next one, so N
+ * concurrent writes into one folder cost about two fsyncs instead of N, and none returns before its
+ * name is durable.
+ */
+class DirSyncs {
+  private readonly state = new Map<string, { running: Promise<void>; next?: Promise<void> }>();
+
+  sync(dir: string): Promise<void> {
+    const s = this.state.get(dir);
+    if (!s) return this.start(dir);
+    s.next ??= s.running.catch(() => undefined).then(() => {
+      const st = this.state.get(dir);
+      if (st) st.next = undefined;
+      this.state.delete(dir);
+      return this.start(dir);
+    });
+    return s.next;
+  }
+
+  private start(dir: string): Promise<void> {
+    const running = fsyncDir(dir).finally(() => {
+      const st = this.state.get(dir);
+      if (st?.running === running && !st.next) this.state.delete(dir);
+    });
+    this.state.set(dir, { running });
+    return running;
+  }
 }
 
 async function fsyncDir(dir: string): Promise<void> {

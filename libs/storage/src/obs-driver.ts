@@ -5,7 +5,8 @@ import { Readable } from 'node:stream';
 import { badArgument, operationFailed } from '#common';
 import { remoteFailure } from './backend-error.js';
 import { exactRangeBody, httpRange } from './byte-streams.js';
-import { remoteWrite } from './remote-write.js';
+import { normalizeEtag, remoteWrite } from './remote-write.js';
+import { MTIME_METADATA_KEY, formatMtimeMetadata, mtimeFromMetadata } from './mod-time.js';
 import { CheckedStorageDriver } from './checked-driver.js';
 import { guardedAgents, type ConnectGuard } from './guarded-agents.js';
 import { StorageKeyNotFoundError, type ByteRange, type StorageEntry, type WriteOptions } from './driver.js';
@@ -56,7 +57,10 @@ interface ListedObject {
   Key?: string;
   Size?: string | number;
   LastModified?: string;
+  ETag?: string;
 }
+
+const etagOf = (res: Result) => normalizeEtag(res.InterfaceResult?.ETag);
 
 /**
  * Objects in one Huawei OBS bucket through `esdk-obs-nodejs`. The SDK's quirks, handled here once:
@@ -70,6 +74,7 @@ interface ListedObject {
  */
 export class ObsDriver extends CheckedStorageDriver {
   readonly kind = 'OBS' as const;
+  readonly listsModTime = false;
   private readonly bucket: string;
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
@@ -104,7 +109,10 @@ export class ObsDriver extends CheckedStorageDriver {
     if (res.CommonMsg.Status === 404) return null;
     this.check('head', key, res);
     const r = res.InterfaceResult ?? {};
-    return { size: Number(r.ContentLength ?? 0), modTime: parseDate(r.LastModified) };
+    return {
+      size: Number(r.ContentLength ?? 0),
+      modTime: mtimeFromMetadata(r.Metadata as Record<string, unknown> | undefined) ?? parseDate(r.LastModified),
+    };
   }
 
   protected async readObject(key: string, range: ByteRange | undefined): Promise<Readable> {
@@ -144,23 +152,25 @@ export class ObsDriver extends CheckedStorageDriver {
     key: string,
     body: Readable,
     opts: WriteOptions,
-  ): Promise<{ size: number }> {
+  ): Promise<{ size: number; etag?: string }> {
     return remoteWrite(
       body,
       opts,
       `OBS write ${this.bucket}/${key}`,
       async (counter, abort) => {
+        const metadata = opts.modTime ? { [MTIME_METADATA_KEY]: formatMtimeMetadata(opts.modTime) } : undefined;
         if (opts.size !== undefined && opts.size <= OBS_SINGLE_PUT_MAX) {
           const res = await this.call(
             'write',
             key,
             'putObject',
-            { Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size },
+            { Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size, Metadata: metadata },
             { signal: abort.signal, deadline: false },
           );
           this.check('write', key, res);
+          return etagOf(res);
         } else {
-          await this.writeInParts(key, counter, abort.signal);
+          return this.writeInParts(key, counter, abort.signal, metadata);
         }
       },
       (err) => remoteFailure(`OBS write ${this.bucket}/${key}`, err),
@@ -168,7 +178,7 @@ export class ObsDriver extends CheckedStorageDriver {
   }
 
   /** A body that fits in one part is one PUT; otherwise a multipart upload, aborted on any failure. */
-  private async writeInParts(key: string, source: Readable, signal: AbortSignal): Promise<void> {
+  private async writeInParts(key: string, source: Readable, signal: AbortSignal, metadata?: Record<string, string>): Promise<string | undefined> {
     const parts = partsOf(source, PART_SIZE)[Symbol.asyncIterator]();
     const first = await parts.next();
     const second = first.done ? first : await parts.next();
@@ -178,13 +188,13 @@ export class ObsDriver extends CheckedStorageDriver {
         'write',
         key,
         'putObject',
-        { Bucket: this.bucket, Key: key, Body: bufferStream(data), ContentLength: data.length },
+        { Bucket: this.bucket, Key: key, Body: bufferStream(data), ContentLength: data.length, Metadata: metadata },
         { signal, deadline: false },
       );
       this.check('write', key, res);
-      return;
+      return etagOf(res);
     }
-    const init = await this.call('write', key, 'initiateMultipartUpload', { Bucket: this.bucket, Key: key }, { signal });
+    const init = await this.call('write', key, 'initiateMultipartUpload', { Bucket: this.bucket, Key: key, Metadata: metadata }, { signal });
     this.check('start multipart upload of', key, init);
     const uploadId = String(init.InterfaceResult?.UploadId ?? '');
     if (!uploadId) throw operationFailed(`OBS multipart upload of ${this.bucket}/${key}: no UploadId in the answer`, 502);
@@ -226,6 +236,7 @@ export class ObsDriver extends CheckedStorageDriver {
         { signal, deadline: false },
       );
       this.check('complete multipart upload of', key, done);
+      return etagOf(done);
     } catch (err) {
       await parts.return?.(undefined).catch(() => undefined);
       // Best effort: a leftover upload is invisible to readers and expires by bucket lifecycle rules.
@@ -275,7 +286,11 @@ export class ObsDriver extends CheckedStorageDriver {
     await this.deleteObject(fromKey);
   }
 
-  protected async *listObjects(prefix: string, pageSize: number): AsyncGenerator<StorageEntry[]> {
+  protected async makeFolderObject(key: string): Promise<void> {
+    await this.writeObject(`${key}/`, Readable.from([]), { size: 0 });
+  }
+
+  protected async *listObjects(prefix: string, pageSize: number, folders: boolean): AsyncGenerator<StorageEntry[]> {
     let marker: string | undefined;
     for (;;) {
       const res = await this.call('list', prefix, 'listObjects', {
@@ -287,8 +302,14 @@ export class ObsDriver extends CheckedStorageDriver {
       this.check('list', prefix, res);
       const r = res.InterfaceResult ?? {};
       const contents = (r.Contents as ListedObject[] | undefined) ?? [];
-      const page = contents.map((o) => ({ key: String(o.Key ?? ''), size: Number(o.Size ?? 0), modTime: parseDate(o.LastModified) }));
-      if (page.length > 0) yield page;
+      const page = contents.map((o) => ({
+        key: String(o.Key ?? ''),
+        size: Number(o.Size ?? 0),
+        modTime: parseDate(o.LastModified),
+        ...(normalizeEtag(o.ETag) ? { etag: normalizeEtag(o.ETag) } : {}),
+      }));
+      const shown = folders ? page : page.filter((e) => !e.key.endsWith('/')); // folder markers are not objects
+      if (shown.length > 0) yield shown;
       const truncated = String(r.IsTruncated) === 'true';
       if (!truncated || page.length === 0) return;
       // NextMarker is only sent with a delimiter; without one the last key is the marker.

@@ -15,9 +15,9 @@ export async function remoteWrite(
   body: Readable,
   opts: WriteOptions,
   what: string,
-  send: (counted: ByteCounter, abort: AbortController) => Promise<void>,
+  send: (counted: ByteCounter, abort: AbortController) => Promise<string | undefined>,
   mapFailure: (err: unknown) => Error,
-): Promise<{ size: number }> {
+): Promise<{ size: number; etag?: string }> {
   const counter = new ByteCounter(opts.size);
   const watch = watchBody(body, [counter]);
   const abort = new AbortController();
@@ -25,8 +25,8 @@ export async function remoteWrite(
   opts.signal?.addEventListener('abort', onCallerAbort, { once: true });
   pipeline(body, counter).catch((err) => abort.abort(err));
   try {
-    await send(counter, abort);
-    return { size: counter.bytes };
+    const etag = normalizeEtag(await send(counter, abort));
+    return etag ? { size: counter.bytes, etag } : { size: counter.bytes };
   } catch (err) {
     const bodyError = watch.bodyError;
     watch.dispose(); // destroying the pipeline below re-emits errors on the body that are not the body's
@@ -40,4 +40,10 @@ export async function remoteWrite(
     watch.dispose();
     opts.signal?.removeEventListener('abort', onCallerAbort);
   }
+}
+
+/** ETags come quoted (`"abc"`) from some answers and bare from others: compared without quotes. */
+export function normalizeEtag(etag: unknown): string | undefined {
+  if (typeof etag !== 'string' || etag === '') return undefined;
+  return etag.replace(/^"|"$/g, '');
 }

@@ -12,7 +12,8 @@ import { Readable } from 'node:stream';
 import { badArgument } from '#common';
 import { backendReason, remoteFailure } from './backend-error.js';
 import { exactRangeBody, httpRange } from './byte-streams.js';
-import { remoteWrite } from './remote-write.js';
+import { normalizeEtag, remoteWrite } from './remote-write.js';
+import { MTIME_METADATA_KEY, formatMtimeMetadata, mtimeFromMetadata } from './mod-time.js';
 import { CheckedStorageDriver } from './checked-driver.js';
 import { guardedAgents, type ConnectGuard } from './guarded-agents.js';
 import { StorageKeyNotFoundError, type ByteRange, type StorageEntry, type WriteOptions } from './driver.js';
@@ -52,6 +53,7 @@ type S3Error = Error & { $metadata?: { httpStatusCode?: number } };
  */
 export class S3Driver extends CheckedStorageDriver {
   readonly kind = 'S3' as const;
+  readonly listsModTime = false;
   private readonly client: S3Client;
   private readonly bucket: string;
 
@@ -88,7 +90,7 @@ export class S3Driver extends CheckedStorageDriver {
   protected async headObject(key: string): Promise<{ size: number; modTime: Date } | null> {
     try {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { size: res.ContentLength ?? 0, modTime: res.LastModified ?? new Date(0) };
+      return { size: res.ContentLength ?? 0, modTime: mtimeFromMetadata(res.Metadata) ?? res.LastModified ?? new Date(0) };
     } catch (err) {
       // A HEAD answer has no body, so a missing bucket looks like a missing key too; test() tells them apart.
       if (statusOf(err) === 404 || (err as Error).name === 'NotFound' || (err as Error).name === 'NoSuchKey') return null;
@@ -119,27 +121,30 @@ export class S3Driver extends CheckedStorageDriver {
     key: string,
     body: Readable,
     opts: WriteOptions,
-  ): Promise<{ size: number }> {
+  ): Promise<{ size: number; etag?: string }> {
     return remoteWrite(
       body,
       opts,
       `S3 write ${this.bucket}/${key}`,
       async (counter, abort) => {
+        const Metadata = opts.modTime ? { [MTIME_METADATA_KEY]: formatMtimeMetadata(opts.modTime) } : undefined;
         if (opts.size !== undefined && opts.size <= S3_SINGLE_PUT_MAX) {
-          await this.client.send(
-            new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size }),
+          const res = await this.client.send(
+            new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size, Metadata }),
             { abortSignal: abort.signal },
           );
+          return res.ETag;
         } else {
           const upload = new Upload({
             client: this.client,
-            params: { Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size },
+            params: { Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size, Metadata },
             partSize: PART_SIZE,
             queueSize: QUEUE_SIZE,
             leavePartsOnError: false,
             abortController: abort,
           });
-          await upload.done();
+          const done = await upload.done();
+          return (done as { ETag?: string }).ETag;
         }
       },
       (err) => this.failure('write', key, err),
@@ -158,7 +163,11 @@ export class S3Driver extends CheckedStorageDriver {
     await this.deleteObject(fromKey);
   }
 
-  protected async *listObjects(prefix: string, pageSize: number): AsyncGenerator<StorageEntry[]> {
+  protected async makeFolderObject(key: string): Promise<void> {
+    await this.writeObject(`${key}/`, Readable.from([]), { size: 0 });
+  }
+
+  protected async *listObjects(prefix: string, pageSize: number, folders: boolean): AsyncGenerator<StorageEntry[]> {
     let token: string | undefined;
     do {
       let res;
@@ -178,8 +187,10 @@ export class S3Driver extends CheckedStorageDriver {
         key: o.Key ?? '',
         size: o.Size ?? 0,
         modTime: o.LastModified ?? new Date(0),
+        ...(normalizeEtag(o.ETag) ? { etag: normalizeEtag(o.ETag) } : {}),
       }));
-      if (page.length > 0) yield page;
+      const shown = folders ? page : page.filter((e) => !e.key.endsWith('/')); // folder markers are not objects
+      if (shown.length > 0) yield shown;
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
   }
