@@ -1,13 +1,4 @@
-import {
-  CopyObjectCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { badArgument } from '#common';
 import { backendReason, remoteFailure } from './backend-error.js';
@@ -51,10 +42,22 @@ type S3Error = Error & { $metadata?: { httpStatusCode?: number } };
  * write never becomes visible. Moves are a server-side copy (CopyObject: objects up to 5 GiB on AWS)
  * followed by a delete.
  */
+type S3Sdk = typeof import('@aws-sdk/client-s3');
+type S3Api = { s3: S3Sdk; Upload: typeof import('@aws-sdk/lib-storage').Upload; client: S3Client };
+
+/**
+ * The AWS SDK is loaded on first use of an S3 space, not with the gateway: ~20 MiB of RSS (and its
+ * start-up time) that a gateway serving only Local spaces never needs.
+ */
+let s3Sdk: Promise<Omit<S3Api, 'client'>> | undefined;
+const loadS3Sdk = () =>
+  (s3Sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([s3, storage]) => ({ s3, Upload: storage.Upload })));
+
 export class S3Driver extends CheckedStorageDriver {
   readonly kind = 'S3' as const;
   readonly listsModTime = false;
-  private readonly client: S3Client;
+  private readonly config: S3ClientConfig;
+  private clientReady?: Promise<S3Api>;
   private readonly bucket: string;
 
   constructor(opts: S3DriverOptions) {
@@ -63,7 +66,7 @@ export class S3Driver extends CheckedStorageDriver {
     if (!Number.isFinite(opts.requestTimeoutMs) || opts.requestTimeoutMs <= 0)
       throw badArgument('S3 storage needs a positive requestTimeoutMs');
     this.bucket = opts.bucket;
-    this.client = new S3Client({
+    this.config = {
       region: opts.region || 'us-east-1',
       endpoint: opts.endpoint || undefined,
       forcePathStyle: opts.forcePathStyle ?? false,
@@ -84,12 +87,19 @@ export class S3Driver extends CheckedStorageDriver {
         // destroys them with the client.
         ...(opts.connectGuard ? agentsFor(opts.connectGuard) : {}),
       },
-    });
+    };
+  }
+
+  /** The SDK client, made on first use (see loadS3Sdk). */
+  private api(): Promise<S3Api> {
+    this.clientReady ??= loadS3Sdk().then((sdk) => ({ ...sdk, client: new sdk.s3.S3Client(this.config) }));
+    return this.clientReady;
   }
 
   protected async headObject(key: string): Promise<{ size: number; modTime: Date } | null> {
+    const { client, s3 } = await this.api();
     try {
-      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const res = await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return { size: res.ContentLength ?? 0, modTime: mtimeFromMetadata(res.Metadata) ?? res.LastModified ?? new Date(0) };
     } catch (err) {
       // A HEAD answer has no body, so a missing bucket looks like a missing key too; test() tells them apart.
@@ -99,9 +109,10 @@ export class S3Driver extends CheckedStorageDriver {
   }
 
   protected async readObject(key: string, range: ByteRange | undefined): Promise<Readable> {
+    const { client, s3 } = await this.api();
     let res;
     try {
-      res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: httpRange(range) }));
+      res = await client.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: key, Range: httpRange(range) }));
     } catch (err) {
       if ((err as Error).name === 'NoSuchKey') throw new StorageKeyNotFoundError(key);
       if ((err as Error).name === 'InvalidRange' || statusOf(err) === 416)
@@ -127,16 +138,17 @@ export class S3Driver extends CheckedStorageDriver {
       opts,
       `S3 write ${this.bucket}/${key}`,
       async (counter, abort) => {
+        const { client, s3, Upload } = await this.api();
         const Metadata = opts.modTime ? { [MTIME_METADATA_KEY]: formatMtimeMetadata(opts.modTime) } : undefined;
         if (opts.size !== undefined && opts.size <= S3_SINGLE_PUT_MAX) {
-          const res = await this.client.send(
-            new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size, Metadata }),
+          const res = await client.send(
+            new s3.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size, Metadata }),
             { abortSignal: abort.signal },
           );
           return res.ETag;
         } else {
           const upload = new Upload({
-            client: this.client,
+            client,
             params: { Bucket: this.bucket, Key: key, Body: counter, ContentLength: opts.size, Metadata },
             partSize: PART_SIZE,
             queueSize: QUEUE_SIZE,
@@ -152,9 +164,10 @@ export class S3Driver extends CheckedStorageDriver {
   }
 
   protected async moveObject(fromKey: string, toKey: string): Promise<void> {
+    const { client, s3 } = await this.api();
     try {
-      await this.client.send(
-        new CopyObjectCommand({ Bucket: this.bucket, Key: toKey, CopySource: `${this.bucket}/${encodeKey(fromKey)}` }),
+      await client.send(
+        new s3.CopyObjectCommand({ Bucket: this.bucket, Key: toKey, CopySource: `${this.bucket}/${encodeKey(fromKey)}` }),
       );
     } catch (err) {
       if ((err as Error).name === 'NoSuchKey') throw new StorageKeyNotFoundError(fromKey);
@@ -168,12 +181,13 @@ export class S3Driver extends CheckedStorageDriver {
   }
 
   protected async *listObjects(prefix: string, pageSize: number, folders: boolean): AsyncGenerator<StorageEntry[]> {
+    const { client, s3 } = await this.api();
     let token: string | undefined;
     do {
       let res;
       try {
-        res = await this.client.send(
-          new ListObjectsV2Command({
+        res = await client.send(
+          new s3.ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: prefix || undefined,
             MaxKeys: Math.min(pageSize, MAX_LIST_KEYS),
@@ -196,8 +210,9 @@ export class S3Driver extends CheckedStorageDriver {
   }
 
   protected async deleteObject(key: string): Promise<void> {
+    const { client, s3 } = await this.api();
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      await client.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
     } catch (err) {
       if ((err as Error).name === 'NoSuchKey' || (err as Error).name === 'NotFound') return;
       throw this.failure('delete', key, err);
@@ -205,7 +220,14 @@ export class S3Driver extends CheckedStorageDriver {
   }
 
   protected override async closeBackend(): Promise<void> {
-    this.client.destroy();
+    const ready = this.clientReady;
+    if (ready) (await ready.catch(() => undefined))?.client.destroy();
+    else {
+      // Never used: the guarded agents were made for a client that does not exist.
+      const handler = this.config.requestHandler as { httpAgent?: { destroy(): void }; httpsAgent?: { destroy(): void } } | undefined;
+      handler?.httpAgent?.destroy();
+      handler?.httpsAgent?.destroy();
+    }
   }
 
   private failure(op: string, key: string, err: unknown): Error {
