@@ -9,7 +9,7 @@ import { compareKeys } from '#storage';
 import { ShardGoneError, ShardRegistry, sortedShardKeys, type StagedShard } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
-import { COMMIT_OBJECTS, LIST_EXACT, PACKAGE_EXISTS, READ_BY_ID, READ_BY_PATH, SHARD_GONE, UPLOAD_TARGET } from './statements.js';
+import { COMMIT_OBJECTS, LIST_EXACT, PACKAGE_EXISTS, READ_BY_ID, READ_BY_PATH, SHARD_GONE } from './statements.js';
 import { pathFromFilename, readUploadForm, type UploadRequest } from './upload-form.js';
 
 interface UploadInfo {
@@ -81,7 +81,7 @@ export class ObjectsService {
         onInfo: async (parsed) => {
           const packageId = requireId(parsed.packageID, 'info.packageID');
           const affinity = parsed.affinity === undefined || parsed.affinity === null ? undefined : requireId(parsed.affinity, 'info.affinity');
-          const space = await this.uploadTarget(userId, packageId, affinity);
+          const space = await this.spaces.uploadTarget(userId, affinity, packageId);
           target = { packageId, userSpaceId: space.userSpaceId, store: this.drivers.shardStoreFor(space) };
           return target;
         },
@@ -377,17 +377,6 @@ export class ObjectsService {
 
   async requirePackage(userId: number, packageId: number): Promise<void> {
     if ((await this.sql.rows(PACKAGE_EXISTS, [userId, packageId])).length === 0) throw notFound(`package ${packageId} not found`);
-  }
-
-  /**
-   * The package check of an upload and the space its shards go to (SpacesService.uploadTarget's
-   * rule), in one statement.
-   */
-  private async uploadTarget(userId: number, packageId: number, affinity: number | undefined): Promise<UserSpaceEntity> {
-    const [row] = await this.sql.rows(UPLOAD_TARGET, [userId, packageId, affinity ?? null]);
-    if (!row!.package_found) throw notFound(`package ${packageId} not found`);
-    if (row!.user_space_id === null) throw operationFailed(`user ${userId} has no default user space`);
-    return userSpaceFromRow(row!);
   }
 }
 

@@ -6,7 +6,7 @@ import { assertValidName, assertValidObjectPath, badArgument, dataExists, forEac
 import { PackageEntity } from '#db';
 import { PackagesService, type PackageView } from '#packages';
 import { ShardRegistry, type StagedShard } from '#shard-store';
-import { assertSafePrefix, type StorageEntry } from '#storage';
+import { relativeFolderPath, type StorageEntry } from '#storage';
 import { SpaceDrivers, SpacesService, UserSpacesService } from '#user-spaces';
 
 import { ObjectReader } from './object-reader.js';
@@ -47,7 +47,7 @@ export class PackageTransferService {
   ): Promise<PackageView> {
     assertValidName('package', req.name);
     const source = await this.userSpaces.get(userId, req.userSpaceId);
-    const root = normalizeRelative(req.path, 'path');
+    const root = relativeFolderPath(req.path ?? '', 'path');
     const driver = this.drivers.driverFor(source);
     // Fail fast on a name that is taken, before moving any byte (checked again at commit).
     if (!(await this.ds.query('SELECT 1 FROM buckets WHERE user_id = $1 AND bucket_id = $2', [userId, req.bucketId])).length)
@@ -131,7 +131,7 @@ export class PackageTransferService {
   async downloadPackage(userId: number, req: { userSpaceId: number; packageId: number; rootPath: string }, signal?: AbortSignal): Promise<void> {
     const space = await this.userSpaces.get(userId, req.userSpaceId);
     await this.packages.get(userId, req.packageId);
-    const root = normalizeRelative(req.rootPath, 'rootPath');
+    const root = relativeFolderPath(req.rootPath ?? '', 'rootPath');
     const areas = await this.userSpaces.shardAreas(userId, space);
     areas.assertOutside(root, 'rootPath');
     for (const rel of areas.relativeTo(root)) {
@@ -197,16 +197,3 @@ async function* flatten(pages: AsyncIterable<StorageEntry[]>, signal?: AbortSign
   }
 }
 
-/** '' or a relative path inside the storage (no leading '/', no '..'). */
-function normalizeRelative(p: unknown, what: string): string {
-  if (p === undefined || p === null) return '';
-  if (typeof p !== 'string') throw badArgument(`${what} must be a string`);
-  const trimmed = p.replace(/^\.?\/*$/, '').replace(/\/+$/, '');
-  if (trimmed === '') return '';
-  try {
-    assertSafePrefix(trimmed);
-  } catch {
-    throw badArgument(`${what} ${JSON.stringify(p)} must be a relative path inside the storage (no '..', no leading '/')`);
-  }
-  return trimmed;
-}

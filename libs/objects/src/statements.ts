@@ -13,21 +13,6 @@ const packageFound = (objectIdColumn: string) =>
   `CASE WHEN ${objectIdColumn} IS NULL THEN EXISTS (SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2) ELSE true END AS package_found`;
 
 /**
- * The package check and the space new shards go to (SpacesService.uploadTarget's rule: `affinity`
- * ($3, may be null) when it is one of the tenant's spaces with a shard store, else the tenant's
- * default space), in one statement. One row always; the space columns are null when there is none.
- */
-export const UPLOAD_TARGET: Statement = {
-  name: 'objects.uploadTarget',
-  text: `SELECT EXISTS (SELECT 1 FROM packages WHERE user_id = $1 AND package_id = $2) AS package_found, s.*
-         FROM (SELECT 1) one LEFT JOIN LATERAL (
-           SELECT us.* FROM user_spaces us
-           WHERE us.user_id = $1
-             AND (us.is_default OR (us.user_space_id = $3::bigint AND us.shard_store IS NOT NULL AND us.shard_store <> 'null'::jsonb))
-           ORDER BY us.is_default LIMIT 1) s ON true`,
-};
-
-/**
  * An objects commit in one statement (the migration CommitObjectsFunction1764800000000 says what it
  * does and why it is a function). No row when the package is missing; SQLSTATE JC001 when a shard
  * is gone (its DETAIL is `space/hash`).

@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { compareKeys, type StorageEntry } from '#storage';
+import { BatchedInserts } from './batched-inserts.js';
 
 /** A listed file with, where known, the modification time a copy kept on it (S3/OBS metadata). */
 export type SyncEntry = StorageEntry & { keptModTime?: Date };
@@ -14,38 +15,23 @@ const PAGE = 1000;
  * the object (a new ETag) falls back to the HEAD.
  */
 export class KeptTimes {
-  private pending: { space: number; key: string; etag: string; size: number; modTime: Date }[] = [];
-  private flushing?: Promise<void>;
-  private failure?: unknown;
+  private readonly writes = new BatchedInserts<{ space: number; key: string; etag: string; size: number; modTime: Date }>((batch) =>
+    this.ds.query(
+      `INSERT INTO sync_kept_times (user_space_id, key, etag, size, mod_time)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
+       ON CONFLICT (user_space_id, key) DO UPDATE SET etag = EXCLUDED.etag, size = EXCLUDED.size, mod_time = EXCLUDED.mod_time`,
+      [batch.map((k) => k.space), batch.map((k) => k.key), batch.map((k) => k.etag), batch.map((k) => k.size), batch.map((k) => k.modTime.toISOString())],
+    ),
+  );
 
   constructor(private readonly ds: DataSource) {}
 
   add(space: number, key: string, etag: string, size: number, modTime: Date): void {
-    this.pending.push({ space, key, etag, size, modTime });
-    this.flushing ??= this.drain();
+    this.writes.add({ space, key, etag, size, modTime });
   }
 
-  async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    if (this.failure) throw this.failure;
-  }
-
-  private async drain(): Promise<void> {
-    try {
-      while (this.pending.length) {
-        const batch = this.pending.splice(0, 1000);
-        await this.ds.query(
-          `INSERT INTO sync_kept_times (user_space_id, key, etag, size, mod_time)
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
-           ON CONFLICT (user_space_id, key) DO UPDATE SET etag = EXCLUDED.etag, size = EXCLUDED.size, mod_time = EXCLUDED.mod_time`,
-          [batch.map((k) => k.space), batch.map((k) => k.key), batch.map((k) => k.etag), batch.map((k) => k.size), batch.map((k) => k.modTime.toISOString())],
-        );
-      }
-    } catch (e) {
-      this.failure ??= e;
-    } finally {
-      this.flushing = undefined;
-    }
+  flush(): Promise<void> {
+    return this.writes.flush();
   }
 
   /**

@@ -1,15 +1,7 @@
 import type { DataSource } from 'typeorm';
+import { BatchedInserts } from './batched-inserts.js';
 
 const MAX_ERRORS = 100;
-
-/**
- * The rows of an UPDATE/DELETE ... RETURNING through `DataSource.query`: TypeORM's postgres driver
- * answers those as `[rows, affectedCount]` (and a SELECT or INSERT as the rows themselves).
- */
-export function returnedRows<T>(result: unknown): T[] {
-  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as T[];
-  return result as T[];
-}
 
 /** A run's counters, kept in memory and written to its row at least every second. */
 export class RunProgress {
@@ -38,45 +30,31 @@ export class RunProgress {
 
 /**
  * Per-file done marks of a run, written as files complete: a resumed run skips every marked path.
- * Marks are written at once; while one insert is in flight the next ones gather and go together, so a
- * fast run writes them in batches and a crash loses at most the marks of that one statement.
+ * Marks are written as they come, in batches (BatchedInserts).
  */
 export class DoneMarks {
-  private pending: { path: string; size: number; sha256: string }[] = [];
-  private flushing?: Promise<void>;
-  private failure?: unknown;
+  private readonly writes: BatchedInserts<{ path: string; size: number; sha256: string }>;
 
   constructor(
     private readonly ds: DataSource,
     private readonly runId: number,
-  ) {}
+  ) {
+    this.writes = new BatchedInserts((batch) =>
+      this.ds.query(
+        `INSERT INTO sync_run_files (run_id, path, size, sha256)
+           SELECT $1, p, s, h FROM unnest($2::text[], $3::bigint[], $4::text[]) AS m(p, s, h) ON CONFLICT DO NOTHING`,
+        [this.runId, batch.map((m) => m.path), batch.map((m) => m.size), batch.map((m) => m.sha256)],
+      ),
+    );
+  }
 
   add(path: string, size: number, sha256: string): void {
-    this.pending.push({ path, size, sha256 });
-    this.flushing ??= this.drain();
+    this.writes.add({ path, size, sha256 });
   }
 
   /** Waits for every mark added so far; throws if one could not be written. */
-  async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    if (this.failure) throw this.failure;
-  }
-
-  private async drain(): Promise<void> {
-    try {
-      while (this.pending.length) {
-        const batch = this.pending.splice(0, 1000);
-        await this.ds.query(
-          `INSERT INTO sync_run_files (run_id, path, size, sha256)
-             SELECT $1, p, s, h FROM unnest($2::text[], $3::bigint[], $4::text[]) AS m(p, s, h) ON CONFLICT DO NOTHING`,
-          [this.runId, batch.map((m) => m.path), batch.map((m) => m.size), batch.map((m) => m.sha256)],
-        );
-      }
-    } catch (e) {
-      this.failure ??= e;
-    } finally {
-      this.flushing = undefined;
-    }
+  flush(): Promise<void> {
+    return this.writes.flush();
   }
 
   /** The run's marked paths in byte order (COLLATE "C"), a page at a time. */

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { DomainError, badArgument } from '#common';
-import { returnedRows } from './run-progress.js';
+import { sqlOf, type Statement } from '#db';
 import { SyncContexts } from './sync-context.js';
 import { SyncSchedules } from './sync-schedules.js';
 import { nextRunTime, walk, type RunState } from './sync-runner.js';
@@ -10,6 +10,11 @@ import { parseTaskSpec, type SyncTaskSpec } from './task-spec.js';
 
 export type TaskState = 'Scheduled' | RunState;
 
+
+const CANCEL_TASK: Statement = {
+  name: 'sync.cancelTask',
+  text: `UPDATE sync_tasks SET state = 'Cancelled', next_run_time = NULL WHERE user_id = $1 AND task_id = $2 RETURNING spec`,
+};
 /** A run as the API shows it. */
 export interface SyncRunView {
   runID: number;
@@ -104,9 +109,7 @@ export class SpaceSyncerService {
   /** Stops the task for good: no further tick runs, a running run stops within a second or two. */
   async cancel(userId: number, taskId: unknown): Promise<void> {
     const id = taskIdOf(taskId);
-    const rows = returnedRows<{ spec: SyncTaskSpec }>(
-      await this.ds.query(`UPDATE sync_tasks SET state = 'Cancelled', next_run_time = NULL WHERE user_id = $1 AND task_id = $2 RETURNING spec`, [userId, id]),
-    );
+    const rows = await sqlOf(this.ds).rows<{ spec: SyncTaskSpec }>(CANCEL_TASK, [userId, id]);
     if (rows.length === 0) throw taskNotFound(taskId);
     await this.schedules.unschedule(id, (rows[0].spec as SyncTaskSpec).trigger);
   }

@@ -4,11 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { DomainError } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
+import { sqlOf, type Statement } from '#db';
 import { PROBE_FAILURE, probeFailureCategory } from '#user-spaces';
 import { copyWithRetries } from './copier.js';
 import { Semaphore, Throttle } from './limits.js';
 import { march, relativeEntries } from './march.js';
-import { DoneMarks, RunProgress, returnedRows } from './run-progress.js';
+import { DoneMarks, RunProgress } from './run-progress.js';
 import { SyncContexts, decide, keyIn, type Decision, type SyncContext } from './sync-context.js';
 import type { SyncTaskSpec } from './task-spec.js';
 import { insideWindow } from './window.js';
@@ -22,6 +23,12 @@ interface ClaimedTask {
   spec: SyncTaskSpec;
 }
 
+
+/** One beat of a run: its lease renewed; no row when the run lost it. */
+const RENEW_LEASE: Statement = {
+  name: 'sync.renewLease',
+  text: `UPDATE sync_tasks SET lease_until = now() + make_interval(secs => $3) WHERE task_id = $1 AND current_run_id = $2 RETURNING state`,
+};
 /** Why a run stopped before its end: the task was cancelled, or the run must be resumed elsewhere. */
 type StopReason = 'cancelled' | 'lost-lease' | 'shutdown';
 
@@ -151,12 +158,7 @@ export class SyncRunner {
   private async beat(taskId: number, runId: number, progress: RunProgress, ac: AbortController): Promise<void> {
     try {
       await progress.save(this.ds, runId);
-      const rows = returnedRows<{ state: string }>(
-        await this.ds.query(
-          `UPDATE sync_tasks SET lease_until = now() + make_interval(secs => $3) WHERE task_id = $1 AND current_run_id = $2 RETURNING state`,
-          [taskId, runId, this.config.JCS_SYNC_LEASE_SECONDS],
-        ),
-      );
+      const rows = await sqlOf(this.ds).rows<{ state: string }>(RENEW_LEASE, [taskId, runId, this.config.JCS_SYNC_LEASE_SECONDS]);
       if (rows.length === 0) ac.abort('lost-lease' satisfies StopReason);
       else if (rows[0].state === 'Cancelled') ac.abort('cancelled' satisfies StopReason);
     } catch (e) {

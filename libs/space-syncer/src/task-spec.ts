@@ -1,6 +1,6 @@
 import picomatch from 'picomatch';
 import { badArgument } from '#common';
-import { assertSafePrefix } from '#storage';
+import { relativeFolderPath } from '#storage';
 
 /** Task JSON of spec §7 (plus ours), as validated and normalised; stored as is in `sync_tasks.spec`. */
 export type SyncTrigger = { type: 'Once' } | { type: 'Interval'; interval: number } | { type: 'At'; at: string[] };
@@ -56,13 +56,13 @@ const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 export function parseTaskSpec(body: unknown, now = new Date()): SyncTaskSpec {
   const b = object(body, 'the task');
   const destUserSpaceIDs = array(b.destUserSpaceIDs, 'destUserSpaceIDs').map((v, i) => id(v, `destUserSpaceIDs[${i}]`));
-  const destPathes = array(b.destPathes, 'destPathes').map((v, i) => relativePath(v, `destPathes[${i}]`));
+  const destPathes = array(b.destPathes, 'destPathes').map((v, i) => relativeFolderPath(v, `destPathes[${i}]`));
   if (destUserSpaceIDs.length === 0) throw badArgument('destUserSpaceIDs must name at least one user space');
   if (destUserSpaceIDs.length > MAX_DESTINATIONS) throw badArgument(`at most ${MAX_DESTINATIONS} destinations`);
   if (destUserSpaceIDs.length !== destPathes.length)
     throw badArgument(`destUserSpaceIDs (${destUserSpaceIDs.length}) and destPathes (${destPathes.length}) must have the same length`);
   const srcUserSpaceID = id(b.srcUserSpaceID, 'srcUserSpaceID');
-  const srcPath = relativePath(b.srcPath ?? '', 'srcPath');
+  const srcPath = relativeFolderPath(b.srcPath ?? '', 'srcPath');
   const seen = new Set<string>();
   destUserSpaceIDs.forEach((s, i) => {
     const where = `${s}:${destPathes[i]}`;
@@ -207,19 +207,6 @@ function parseWindow(v: unknown): SyncWindow {
     throw badArgument(`options.window.timeZone ${JSON.stringify(timeZone)} is not a time zone`);
   }
   return { start: w.start as string, end: w.end as string, timeZone };
-}
-
-/** '' (the whole space) or a relative folder path that stays inside the storage root. */
-function relativePath(v: unknown, what: string): string {
-  if (typeof v !== 'string') throw badArgument(`${what} must be a string`);
-  const trimmed = v.replace(/^\.?\/*$/, '').replace(/\/+$/, '');
-  if (trimmed === '') return '';
-  try {
-    assertSafePrefix(trimmed);
-  } catch {
-    throw badArgument(`${what} ${JSON.stringify(v)} must be a relative path inside the storage (no '..', no leading '/')`);
-  }
-  return trimmed;
 }
 
 /** Whether one folder is, or lies inside, the other. */

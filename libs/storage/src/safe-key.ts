@@ -32,6 +32,23 @@ export function assertSafePrefix(prefix: string): string {
   return prefix;
 }
 
+/**
+ * A folder path a caller gives relative to a space's storage root (an import's `path`, a sync task's
+ * `srcPath`): '' (or '.', '/') for the whole space, else a safe key with any trailing '/' dropped;
+ * anything that could leave the root is BadArgument naming the field.
+ */
+export function relativeFolderPath(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw badArgument(`${what} must be a string`);
+  const trimmed = v.replace(/^\.?\/*$/, '').replace(/\/+$/, '');
+  if (trimmed === '') return '';
+  try {
+    assertSafePrefix(trimmed);
+  } catch {
+    throw badArgument(`${what} ${JSON.stringify(v)} must be a relative path inside the storage (no '..', no leading '/')`);
+  }
+  return trimmed;
+}
+
 export function assertValidRange(range: ByteRange | undefined): void {
   if (range === undefined) return;
   const { start, end } = range;
