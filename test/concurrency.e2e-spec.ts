@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { GarbageCollector } from '#objects';
+import { GarbageCollector } from '#garbage-collector';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { download, fullHashOf, newPackage, uploadFiles } from './support/objects.js';
 import { uploadPart } from './support/objects-extra.js';

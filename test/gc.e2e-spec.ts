@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { GarbageCollector } from '#objects';
+import { GarbageCollector } from '#garbage-collector';
 import { PROCESS_INSTANCE_ID } from '#shard-store';
 import { startWorker } from '#worker';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { GarbageCollector } from '#objects';
+import { GarbageCollector } from '#garbage-collector';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { download, newPackage, uploadFiles } from './support/objects.js';
 

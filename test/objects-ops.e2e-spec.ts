@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { GarbageCollector } from '#objects';
+import { GarbageCollector } from '#garbage-collector';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { download, fullHashOf, newPackage, uploadFiles } from './support/objects.js';
 import { byteSorted, shardFilesOnDisk, uploadPart } from './support/objects-extra.js';

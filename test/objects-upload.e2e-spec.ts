@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { GarbageCollector } from '#objects';
+import { GarbageCollector } from '#garbage-collector';
 import { filesUnder } from './support/contract.js';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { multipartBody, pseudoRandomStream } from './support/multipart.js';

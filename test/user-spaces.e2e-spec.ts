@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
-import { GarbageCollector } from '#objects';
+import { GarbageCollector } from '#garbage-collector';
 import { S3Driver } from '#storage';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { download, newPackage, uploadFiles } from './support/objects.js';

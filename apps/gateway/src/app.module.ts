@@ -9,6 +9,8 @@ import { badArgument } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { CoreModule } from '#core';
 import { ObjectsModule } from '#objects';
+import { GarbageCollectorModule } from '#garbage-collector';
+import { PackageTransferModule } from '#package-transfer';
 import { PackagesModule } from '#packages';
 import { SpaceSyncerModule } from '#space-syncer';
 import { UserSpacesModule } from '#user-spaces';
@@ -65,6 +67,8 @@ export class GatewayModule implements NestModule {
         BucketsModule,
         PackagesModule,
         ObjectsModule,
+        GarbageCollectorModule,
+        PackageTransferModule,
         UserSpacesModule,
         SpaceSyncerModule,
       ],

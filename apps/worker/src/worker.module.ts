@@ -4,6 +4,7 @@ import { LoggerModule } from 'nestjs-pino';
 import type { AppConfig } from '#config';
 import { CoreModule } from '#core';
 import { ObjectsModule } from '#objects';
+import { GarbageCollectorModule } from '#garbage-collector';
 import { SpaceSyncerModule } from '#space-syncer';
 import { GC_QUEUE, GcProcessor, GcSchedule } from './gc/gc.processor.js';
 import { SyncWorker } from './sync/sync.worker.js';
@@ -21,6 +22,7 @@ export class WorkerModule {
         BullModule.forRoot({ connection: { url: config.REDIS_URL, maxRetriesPerRequest: null }, prefix: config.JCS_QUEUE_PREFIX }),
         BullModule.registerQueue({ name: GC_QUEUE }),
         ObjectsModule,
+        GarbageCollectorModule,
         SpaceSyncerModule,
       ],
       providers: [GcProcessor, GcSchedule, SyncWorker],

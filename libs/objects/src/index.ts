@@ -1,5 +1,4 @@
 export * from './byte-range.js';
-export * from './garbage-collector.js';
 export * from './listing.js';
 export * from './multipart.service.js';
 export * from './object-reader.js';
@@ -7,5 +6,4 @@ export * from './object-view.js';
 export * from './objects.module.js';
 export * from './objects.service.js';
 export * from './upload-form.js';
-export * from './package-transfer.service.js';
 

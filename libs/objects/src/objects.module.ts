@@ -2,14 +2,12 @@ import { Module } from '@nestjs/common';
 import { InstanceHeartbeat, ShardRegistry } from '#shard-store';
 import { PackagesModule } from '#packages';
 import { UserSpacesModule } from '#user-spaces';
-import { GarbageCollector } from './garbage-collector.js';
 import { ObjectListing } from './listing.js';
 import { MultipartService } from './multipart.service.js';
 import { ObjectReader } from './object-reader.js';
 import { ObjectsService } from './objects.service.js';
-import { PackageTransferService } from './package-transfer.service.js';
 
-const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, GarbageCollector, PackageTransferService];
+const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService];
 
 @Module({ imports: [UserSpacesModule, PackagesModule], providers, exports: providers })
 export class ObjectsModule {}

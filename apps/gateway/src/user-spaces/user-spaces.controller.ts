@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Post, Query, Res } from '@nestjs/commo
 import type { Response } from 'express';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { badArgument } from '#common';
-import { PackageTransferService } from '#objects';
+import { PackageTransferService } from '#package-transfer';
 import { UserSpacesService } from '#user-spaces';
 import { TenantId } from '../auth/tenant.js';
 import {

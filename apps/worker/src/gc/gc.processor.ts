@@ -2,7 +2,7 @@ import { InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '#config';
-import { GarbageCollector, type GcReport } from '#objects';
+import { GarbageCollector, type GcReport } from '#garbage-collector';
 
 export const GC_QUEUE = 'gc';
 

@@ -9,8 +9,7 @@ import { ShardRegistry, type StagedShard } from '#shard-store';
 import { relativeFolderPath, type StorageEntry } from '#storage';
 import { SpaceDrivers, SpacesService, UserSpacesService } from '#user-spaces';
 
-import { ObjectReader } from './object-reader.js';
-import { ObjectsService } from './objects.service.js';
+import { ObjectReader, ObjectsService } from '#objects';
 
 /** Files moved at once between a space and the shard store: enough to hide latency, bounded memory. */
 const CONCURRENCY = 4;

@@ -1,0 +1,2 @@
+export * from './garbage-collector.js';
+export * from './garbage-collector.module.js';

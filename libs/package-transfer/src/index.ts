@@ -1,0 +1,2 @@
+export * from './package-transfer.service.js';
+export * from './package-transfer.module.js';
