@@ -4,6 +4,7 @@ import { UserSpaceHostRoot1764700000000 } from './1764700000000-user-space-host-
 import { CommitObjectsFunction1764800000000 } from './1764800000000-commit-objects-function.js';
 import { AccessKeyNotify1764810000000 } from './1764810000000-access-key-notify.js';
 import { SpaceSyncer1764820000000 } from './1764820000000-space-syncer.js';
+import { Redundancy1764830000000 } from './1764830000000-redundancy.js';
 
 /** Every migration, in order. Listed explicitly so the compiled ESM build needs no glob loading. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   CommitObjectsFunction1764800000000,
   AccessKeyNotify1764810000000,
   SpaceSyncer1764820000000,
+  Redundancy1764830000000,
 ];

@@ -1,0 +1,3 @@
+export * from './granules.js';
+export * from './layout.js';
+export * from './policy.js';
