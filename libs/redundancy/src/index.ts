@@ -1,3 +1,4 @@
 export * from './granules.js';
 export * from './layout.js';
 export * from './policy.js';
+export * from './jobs.js';
