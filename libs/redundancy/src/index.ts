@@ -2,3 +2,4 @@ export * from './granules.js';
 export * from './layout.js';
 export * from './policy.js';
 export * from './jobs.js';
+export * from './codec/index.js';
