@@ -9,6 +9,7 @@ import { compareKeys } from '#storage';
 import { ShardGoneError, ShardRegistry, sortedShardKeys, type StagedShard } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
+import type { ReadBlock } from './object-reader.js';
 import { COMMIT_OBJECTS, LIST_EXACT, PACKAGE_EXISTS, READ_BY_ID, READ_BY_PATH, SHARD_GONE } from './statements.js';
 import { pathFromFilename, readUploadForm, type UploadRequest } from './upload-form.js';
 
@@ -381,7 +382,7 @@ export class ObjectsService {
 }
 
 const WITH_BLOCKS = `SELECT o.*, COALESCE(json_agg(json_build_object('index', b.index, 'userSpaceId', b.user_space_id,
-    'fileHash', b.file_hash, 'size', b.size) ORDER BY b.index, b.user_space_id) FILTER (WHERE b.object_id IS NOT NULL), '[]') AS blocks_json
+    'fileHash', b.file_hash, 'size', b.size, 'state', b.state, 'granuleSize', b.granule_size, 'hasSums', b.granule_sums IS NOT NULL) ORDER BY b.index, b.user_space_id) FILTER (WHERE b.object_id IS NOT NULL), '[]') AS blocks_json
   FROM objects o LEFT JOIN object_blocks b ON b.object_id = o.object_id`;
 
 function withBlocksFromRow(row: Record<string, any>): { object: ObjectEntity; blocks: ObjectBlockEntity[] } {
@@ -392,7 +393,11 @@ function withBlocksFromRow(row: Record<string, any>): { object: ObjectEntity; bl
     userSpaceId: Number(b.userSpaceId),
     fileHash: String(b.fileHash),
     size: Number(b.size),
-  })) as ObjectBlockEntity[];
+    state: (b.state as ReadBlock['state']) ?? 'ok',
+    granuleSize: b.granuleSize == null ? null : Number(b.granuleSize),
+    hasSums: b.hasSums === true,
+    granuleSums: typeof b.sums === 'string' ? Buffer.from(b.sums, 'base64') : null,
+  })) as ReadBlock[];
   return { object, blocks };
 }
 
