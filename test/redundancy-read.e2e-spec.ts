@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { resolvePolicy, type RedundancyPolicy, type StoredPolicy } from '#redundancy';
 import { shardReads } from '#shard-store';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
-import { newPackage } from './support/objects.js';
-import { GRANULE, blockStates, deleteBlock, flipByte, putRedundant, seeded, seededBytes, shardSpaces, type StoredBlock } from './support/redundancy.js';
+import { BlockMaintenance } from '#objects';
+import { fullHashOf, newPackage } from './support/objects.js';
+import { GRANULE, blockBytes, blockStates, deleteBlock, flipByte, putRedundant, seeded, seededBytes, shardSpaces, type StoredBlock } from './support/redundancy.js';
 
 /**
  * Verified, failover and degraded reads (issue 9 §5) over six Local spaces: objects are stored with
@@ -117,6 +118,10 @@ describe('redundancy: verified and degraded reads', () => {
         expect(states).toHaveLength(n);
         for (const b of blocks) if (!damaged.has(b)) expect(states[b.index]!.state).toBe('ok');
         for (const b of expectedMarks(policy, blocks, damaged)) expect(states[b.index]!.state).not.toBe('ok');
+        // Damage the reads did not meet (parity, later copies) is the scrub's to find; then repair.
+        await gw.sql(`UPDATE object_blocks SET state = 'corrupt' WHERE object_id = $1 AND index = ANY($2::int[]) AND state = 'ok'`, [objectId, [...damaged].map((b) => b.index)]);
+        expect(await gw.app.get(BlockMaintenance).repair(a.userID, objectId)).toEqual({ repaired: damaged.size, failed: 0 });
+        await expectRestored(objectId, data);
       }
     });
 
@@ -141,6 +146,41 @@ describe('redundancy: verified and degraded reads', () => {
         if (!got.cut) expect(got.bytes.equals(want)).toBe(true);
       }
     });
+  });
+
+  async function expectRestored(objectId: number, data: Buffer) {
+    const rows: any[] = await gw.sql('SELECT index, user_space_id, file_hash, size, state FROM object_blocks WHERE object_id = $1 ORDER BY index', [objectId]);
+    for (const r of rows) {
+      expect(r.state).toBe('ok');
+      const b = { index: r.index, userSpaceId: Number(r.user_space_id), fileHash: r.file_hash, size: Number(r.size) };
+      const bytes = await blockBytes(gw, b);
+      expect(bytes && fullHashOf(bytes)).toBe(b.fileHash);
+    }
+    const full = await get(a, objectId);
+    expect(full.bytes.equals(data)).toBe(true);
+  }
+
+  it('scrub finds damage it was not told about, fills missing granule sums, and repair restores the blocks', async () => {
+    const maint = gw.app.get(BlockMaintenance);
+    await maint.scrub({ olderThanSeconds: 0, bytesPerSecond: 0 });
+    const data = seededBytes(999, 1_500_000);
+    const { objectId, blocks } = await putRedundant(gw, a, pkg, `s/${++seq}`, data, { type: 'ec', k: 4, n: 6, chunkSize: 64 * 1024 }, spaces);
+    await flipByte(gw, blocks[5]!, 1000);
+    await deleteBlock(gw, blocks[1]!);
+    // A legacy block (no sums): the scrub fills them in.
+    await gw.sql('UPDATE object_blocks SET granule_sums = NULL, granule_size = NULL WHERE object_id = $1 AND index = 2', [objectId]);
+    const report = await maint.scrub({ olderThanSeconds: 0, bytesPerSecond: 0 });
+    expect(report.damaged).toBeGreaterThanOrEqual(2); // and what the other tests left damaged
+    const states = await blockStates(gw, objectId);
+    expect(states.map((s) => s.state)).toEqual(['ok', 'missing', 'ok', 'ok', 'ok', 'corrupt']);
+    const [legacy] = await gw.sql('SELECT granule_size, octet_length(granule_sums) AS len FROM object_blocks WHERE object_id = $1 AND index = 2', [objectId]);
+    expect(legacy.granule_size).toBe(64 * 1024);
+    expect(Number(legacy.len)).toBeGreaterThan(0);
+    expect(await maint.sweep()).toBeGreaterThanOrEqual(1);
+    expect(await maint.repair(a.userID, objectId)).toEqual({ repaired: 2, failed: 0 });
+    await expectRestored(objectId, data);
+    // Idempotent: nothing left to do.
+    expect(await maint.repair(a.userID, objectId)).toEqual({ repaired: 0, failed: 0 });
   });
 
   it('rep: a byte flipped in the middle of the first copy is read past from another copy, invisibly', async () => {

@@ -234,6 +234,14 @@ export class ObjectReader {
     return e as Error;
   }
 
+  /**
+   * Block sources over whole blocks for maintenance (scrub, repair): verified like reads, damage
+   * found on them reported like reads'.
+   */
+  maintenanceContext(object: ObjectEntity, spaces: Map<number, UserSpaceEntity>): ReadContext {
+    return new ReadContext(this, object, spaces, { start: 0, end: Number.MAX_SAFE_INTEGER });
+  }
+
   /** @internal ReadContext's access to the shard stores and the database. */
   storeOf(space: UserSpaceEntity): ShardStore {
     return this.drivers.shardStoreFor(space);
@@ -300,7 +308,7 @@ interface ReadPlan {
 }
 
 /** One read's block sources: stores, lazily fetched granule sums, faults reported once per block. */
-class ReadContext {
+export class ReadContext {
   private readonly sums = new Map<ReadBlock, Promise<{ first: number; sums: Buffer }>>();
   private readonly bad = new Set<ReadBlock>();
 
@@ -357,7 +365,7 @@ class ReadContext {
         let got = this.sums.get(b);
         if (!got) {
           const first = Math.floor(this.range.start / g);
-          const last = Math.floor(this.range.end / g);
+          const last = Math.floor(Math.min(this.range.end, b.size - 1) / g);
           got = this.reader
             .fetchSums(this.object, [{ block: b, offset: first * 4, length: (last - first + 1) * 4 }])
             .then(([sums]) => ({ first, sums: sums! }));

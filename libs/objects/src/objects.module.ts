@@ -3,12 +3,13 @@ import { InstanceHeartbeat, ShardRegistry } from '#shard-store';
 import { PackagesModule } from '#packages';
 import { RedundancyJobs } from '#redundancy';
 import { UserSpacesModule } from '#user-spaces';
+import { BlockMaintenance } from './block-maintenance.js';
 import { ObjectListing } from './listing.js';
 import { MultipartService } from './multipart.service.js';
 import { ObjectReader } from './object-reader.js';
 import { ObjectsService } from './objects.service.js';
 
-const providers = [RedundancyJobs, ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService];
+const providers = [RedundancyJobs, ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, BlockMaintenance];
 
 @Module({ imports: [UserSpacesModule, PackagesModule], providers, exports: providers })
 export class ObjectsModule {}

@@ -365,3 +365,41 @@ class Taker {
     this.stream.destroy();
   }
 }
+
+/**
+ * Every byte of block `target` (data or parity) rebuilt from k good others, window by window (memory:
+ * k + 1 windows), for repair. Helpers found bad are reported and replaced; fewer than k: NotEnoughBlocks.
+ */
+export async function* rebuildBlock(
+  o: { k: number; n: number; blocks: Array<BlockSource | undefined>; codec: ReconstructingCodec; onFault: (f: BlockFault) => void; window?: number },
+  target: number,
+  blockSize: number,
+): AsyncGenerator<Buffer> {
+  const bad = new Set<number>([target]);
+  o.blocks.forEach((b, i) => b === undefined && bad.add(i));
+  const window = o.window ?? 1 << 20;
+  for (let ws = 0; ws < blockSize; ws += window) {
+    const we = Math.min(blockSize, ws + window) - 1;
+    for (;;) {
+      const helpers: number[] = [];
+      for (let i = 0; i < o.n && helpers.length < o.k; i++) if (!bad.has(i)) helpers.push(i);
+      if (helpers.length < o.k) throw new NotEnoughBlocks(`only ${helpers.length} good blocks of the ${o.k} needed`);
+      const got = await Promise.all(
+        helpers.map((i) =>
+          readVerified(o.blocks[i]!, ws, we).catch((e: unknown) => {
+            if (!(e instanceof BlockFault)) throw e;
+            bad.add(i);
+            o.onFault(e);
+            return null;
+          }),
+        ),
+      );
+      if (got.some((b) => b === null)) continue;
+      const shards: Array<Buffer | null> = new Array(o.n).fill(null);
+      helpers.forEach((i, j) => (shards[i] = got[j]!));
+      const [out] = await o.codec.reconstruct(shards, [target]);
+      yield out!;
+      break;
+    }
+  }
+}
