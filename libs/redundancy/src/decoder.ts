@@ -62,18 +62,17 @@ export async function* verifiedRange(src: BlockSource, from: number, to: number)
   const g = src.granuleSize;
   const { start, end } = granuleSpan(from, to, src.size, g);
   const firstGranule = start / g;
-  let sums: Buffer;
-  try {
-    sums = await src.sums(firstGranule, Math.ceil(end / g) - 1);
-  } catch (e) {
-    throw new BlockFault(src.index, 'unreachable', `granule sums: ${(e as Error).message}`);
+  // The sums (maybe a database round trip) and the bytes are fetched at once.
+  const sumsP = src.sums(firstGranule, Math.ceil(end / g) - 1).catch((e: Error) => new BlockFault(src.index, 'unreachable', `granule sums: ${e.message}`));
+  const chunksP = src.read(start, end).catch((e: Error) => new BlockFault(src.index, src.classify(e), e.message));
+  const [sumsOr, chunksOr] = await Promise.all([sumsP, chunksP]);
+  if (chunksOr instanceof BlockFault) throw chunksOr;
+  if (sumsOr instanceof BlockFault) {
+    destroyChunks(chunksOr);
+    throw sumsOr;
   }
-  let chunks: AsyncIterable<Buffer> | Iterable<Buffer>;
-  try {
-    chunks = await src.read(start, end);
-  } catch (e) {
-    throw new BlockFault(src.index, src.classify(e), (e as Error).message);
-  }
+  const sums = sumsOr;
+  const chunks = chunksOr;
   // The current granule's pieces (slices, no copies) and its running CRC.
   let pieces: Buffer[] = [];
   let filled = 0;
@@ -116,6 +115,12 @@ export async function* verifiedRange(src: BlockSource, from: number, to: number)
     throw new BlockFault(src.index, src.classify(e), (e as Error).message);
   }
   if (pos < end) throw new BlockFault(src.index, 'corrupt', `block ends at ${pos + filled} bytes where ${src.size} were recorded`);
+}
+
+/** Releases an opened read that will not be consumed (a stream's file handle or connection). */
+function destroyChunks(chunks: AsyncIterable<Buffer> | Iterable<Buffer>): void {
+  const d = (chunks as { destroy?: () => void }).destroy;
+  if (typeof d === 'function') d.call(chunks);
 }
 
 /**
