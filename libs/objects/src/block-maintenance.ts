@@ -246,7 +246,7 @@ export class BlockMaintenance {
 
   private async blocksOf(objectId: number): Promise<ReadBlock[]> {
     const rows: Array<Record<string, any>> = await this.ds.query(
-      'SELECT index, user_space_id, file_hash, size, state, granule_size, granule_sums FROM object_blocks WHERE object_id = $1 ORDER BY index, user_space_id',
+      'SELECT index, user_space_id, file_hash, size, state, checked_at, granule_size, granule_sums FROM object_blocks WHERE object_id = $1 ORDER BY index, user_space_id',
       [objectId],
     );
     return rows.map((r) => ({
@@ -256,6 +256,7 @@ export class BlockMaintenance {
       fileHash: r.file_hash,
       size: Number(r.size),
       state: r.state,
+      checkedAt: r.checked_at,
       granuleSize: r.granule_size === null ? null : Number(r.granule_size),
       granuleSums: r.granule_sums,
       hasSums: r.granule_sums !== null,

@@ -1,3 +1,4 @@
+export * from './block-writer.js';
 export * from './byte-range.js';
 export * from './listing.js';
 export * from './multipart.service.js';

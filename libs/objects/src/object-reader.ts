@@ -30,15 +30,17 @@ export interface PreparedRead {
   bytes?: Buffer;
 }
 
-/** A block as the read statements give it: the block map row's health and granule sums with it. */
-export interface ReadBlock extends ObjectBlockEntity {
-  state?: 'ok' | 'missing' | 'corrupt';
+/**
+ * A block as the reader takes it: the block map row, whose health and granule sums may be absent
+ * (callers with plain blocks, legacy rows); `hasSums` says the row has sums that did not come with it.
+ */
+export type ReadBlock = Omit<ObjectBlockEntity, 'state' | 'checkedAt' | 'granuleSize' | 'granuleSums'> & {
+  state?: ObjectBlockEntity['state'];
+  checkedAt?: Date | null;
   granuleSize?: number | null;
-  /** The whole granule_sums when small enough to come with the object (else fetched by the range needed). */
   granuleSums?: Buffer | null;
-  /** Whether the row has granule sums at all (false: a legacy block). */
   hasSums?: boolean;
-}
+};
 
 /**
  * Reads of at most this many bytes are done in memory (one open file per block: StorageDriver.readBytes)
@@ -279,7 +281,7 @@ export class ObjectReader {
   }
 
   /** Clears the doomed mark of the read's shards every third of the read grace while `stream` is open. */
-  private keepAliveWhileOpen(stream: Readable, blocks: ObjectBlockEntity[]): void {
+  private keepAliveWhileOpen(stream: Readable, blocks: ReadBlock[]): void {
     const graceMs = this.config.JCS_GC_READ_GRACE_SECONDS * 1000;
     if (graceMs <= 0 || blocks.length === 0) return;
     const keys = blocks.map((b) => ({ userSpaceId: b.userSpaceId, fileHash: b.fileHash }));

@@ -8,8 +8,9 @@ import { ObjectListing } from './listing.js';
 import { MultipartService } from './multipart.service.js';
 import { ObjectReader } from './object-reader.js';
 import { ObjectsService } from './objects.service.js';
+import { BlockWriter } from './block-writer.js';
 
-const providers = [RedundancyJobs, ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, BlockMaintenance];
+const providers = [RedundancyJobs, ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, BlockWriter, BlockMaintenance];
 
 @Module({ imports: [UserSpacesModule, PackagesModule], providers, exports: providers })
 export class ObjectsModule {}

@@ -20,6 +20,8 @@ export interface StagedShard extends StoredShard {
 export interface StageOptions {
   maxSize?: number;
   signal?: AbortSignal;
+  /** Sees every byte as it is hashed (the granule checksums of a `none` object's block). */
+  onChunk?: (chunk: Buffer) => void;
 }
 
 /**
@@ -96,7 +98,7 @@ export class ShardStore {
   /** Streams `body` into the temp area, hashing it on the way (once). */
   async stage(body: Readable, opts: StageOptions = {}): Promise<StagedShard> {
     const tmpKey = `${this.ownTmpDir}/${randomUUID()}`;
-    const tap = new HashingTap(opts.maxSize);
+    const tap = new HashingTap(opts.maxSize, opts.onChunk);
     // body → tap → driver. The callback form of pipeline wires errors both ways (a client gone or the
     // size limit destroys the driver's input; a failed write destroys the body); the driver's promise
     // reports the first error and removes its partial file.
@@ -104,6 +106,22 @@ export class ShardStore {
     await this.driver.write(tmpKey, tap, { signal: opts.signal, staging: true, exclusive: true });
     const digest = tap.digest();
     return { fileHash: fullHash(digest), size: tap.size, digest, tmpKey };
+  }
+
+  /**
+   * Streams bytes that the caller hashes itself (the redundancy encoder hashes each block as it makes
+   * it: hashing here too would hash every byte twice) into the temp area; resolves with the temp key
+   * once durable. On failure the partial file is removed and `body` destroyed.
+   */
+  async stageUnhashed(body: Readable, opts: { signal?: AbortSignal } = {}): Promise<string> {
+    const tmpKey = `${this.ownTmpDir}/${randomUUID()}`;
+    try {
+      await this.driver.write(tmpKey, body, { signal: opts.signal, staging: true, exclusive: true });
+    } catch (e) {
+      body.destroy();
+      throw e;
+    }
+    return tmpKey;
   }
 
   /**
