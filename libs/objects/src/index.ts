@@ -8,3 +8,4 @@ export * from './objects.module.js';
 export * from './objects.service.js';
 export * from './upload-form.js';
 
+export * from './redundancy-report.js';

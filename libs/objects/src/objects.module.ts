@@ -7,9 +7,9 @@ import { MultipartService } from './multipart.service.js';
 import { ObjectReader } from './object-reader.js';
 import { ObjectsService } from './objects.service.js';
 import { BlockWriter } from './block-writer.js';
-import { RedundancyJobs } from '#redundancy';
+import { RedundancyReport } from './redundancy-report.js';
 
-const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, BlockWriter, RedundancyJobs];
+const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, BlockWriter, RedundancyReport];
 
 @Module({ imports: [UserSpacesModule, PackagesModule], providers, exports: providers })
 export class ObjectsModule {}
