@@ -51,8 +51,12 @@ export function placeBlocks(policy: StoredPolicy, candidates: PlacementCandidate
  * case, and exact here: every block index lives in one space, so a space's loss removes exactly its
  * own indexes. 0 when the object is already unreadable or one more loss would make it so.
  */
-export function toleratedSpaceLosses(policy: StoredPolicy, blocks: Array<{ index: number; userSpaceId: number; state: string }>): number {
-  const need = blocksNeeded(policy);
+export function toleratedSpaceLosses(
+  policy: StoredPolicy | { type: 'segment'; segments: number[] },
+  blocks: Array<{ index: number; userSpaceId: number; state: string }>,
+): number {
+  // A completed multipart upload's segments are all needed (each holds its own bytes).
+  const need = policy.type === 'segment' ? policy.segments.length : blocksNeeded(policy);
   const bySpace = new Map<number, Set<number>>();
   for (const b of blocks) {
     if (b.state !== 'ok') continue;
