@@ -3,7 +3,7 @@ import { resolvePolicy, type RedundancyPolicy, type StoredPolicy } from '#redund
 import { shardReads } from '#shard-store';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { BlockMaintenance } from '#objects';
-import { fullHashOf, newPackage } from './support/objects.js';
+import { fullHashOf, newPackage, uploadFiles } from './support/objects.js';
 import { GRANULE, blockBytes, blockStates, deleteBlock, flipByte, putRedundant, seeded, seededBytes, shardSpaces, type StoredBlock } from './support/redundancy.js';
 
 /**
@@ -181,6 +181,39 @@ describe('redundancy: verified and degraded reads', () => {
     await expectRestored(objectId, data);
     // Idempotent: nothing left to do.
     expect(await maint.repair(a.userID, objectId)).toEqual({ repaired: 0, failed: 0 });
+  });
+
+  it.each([
+    ['ec k=4 n=6', { type: 'ec', k: 4, n: 6, chunkSize: 256 * 1024 }, 3_000_001],
+    ['rep 3', { type: 'rep', repCount: 3 }, 1_000_003],
+  ])('written by the upload path (%s): damage ≤ n−k read past, reported by object/blocks, repaired', async (_l, redundancy, size) => {
+    const data = seededBytes(size, size);
+    const up = await uploadFiles(a, pkg, [[`w/${++seq}`, data]], { redundancy });
+    expect([up.body.code, up.body.message]).toEqual(['OK', undefined]);
+    const objectId: number = up.body.data.uploadeds[0].objectID;
+    const rows: any[] = await gw.sql('SELECT index, user_space_id, file_hash, size FROM object_blocks WHERE object_id = $1 ORDER BY index', [objectId]);
+    const blocks: StoredBlock[] = rows.map((r) => ({ index: r.index, userSpaceId: Number(r.user_space_id), fileHash: r.file_hash, size: Number(r.size) }));
+    const p = redundancy as StoredPolicy;
+    expect(blocks).toHaveLength(blockCount(p));
+    await deleteBlock(gw, blocks[0]!);
+    if (tolerated(p) > 1) await flipByte(gw, blocks[1]!, 10);
+    const full = await get(a, objectId);
+    expect(full.status).toBe(200);
+    expect(full.bytes.equals(data)).toBe(true);
+    const ranged = await get(a, objectId, [size - 5000, size - 1]);
+    expect(ranged.bytes.equals(data.subarray(size - 5000))).toBe(true);
+    let map: any;
+    for (let i = 0; i < 50; i++) {
+      map = (await a.client.get('/v1/object/blocks', { objectID: objectId })).body.data;
+      if (map.blocks.filter((b: any) => b.state !== 'ok').length >= (tolerated(p) > 1 ? 2 : 1)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(map.blocks.find((b: any) => b.index === 0).state).toBe('missing');
+    if (tolerated(p) > 1) expect(map.blocks.find((b: any) => b.index === 1).state).toBe('corrupt');
+    await gw.app.get(BlockMaintenance).repair(a.userID, objectId);
+    await expectRestored(objectId, data);
+    map = (await a.client.get('/v1/object/blocks', { objectID: objectId })).body.data;
+    expect(map.blocks.every((b: any) => b.state === 'ok')).toBe(true);
   });
 
   it('rep: a byte flipped in the middle of the first copy is read past from another copy, invisibly', async () => {
