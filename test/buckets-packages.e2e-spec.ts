@@ -129,7 +129,7 @@ describe('buckets and packages (spec §3, §4)', () => {
         code: 'OK',
         message: '',
         data: {
-          package: { packageID: expect.any(Number), name: 'first', bucketID, createTime: expect.stringMatching(RFC3339) },
+          package: { packageID: expect.any(Number), name: 'first', bucketID, createTime: expect.stringMatching(RFC3339), redundancy: null },
         },
       });
       const dup = await a.client.post('/v1/package/create', { bucketID, name: 'first' });

@@ -222,7 +222,7 @@ describe('user spaces (spec §6)', () => {
       const defaultSpace = (await gw.sql('SELECT user_space_id FROM user_spaces WHERE user_id = $1 AND is_default', [a.userID]))[0].user_space_id;
       const bucketID = (await a.client.post('/v1/bucket/create', { name: 'imports' })).body.data.bucket.bucketID;
       const res = await a.client.post('/v1/userSpace/createPackage', { userSpaceID: Number(defaultSpace), path: 'tree', bucketID, name: 'tree-pkg', spaceAffinity: Number(defaultSpace) });
-      expect(res.body.data.package).toEqual({ packageID: expect.any(Number), name: 'tree-pkg', bucketID, createTime: expect.any(String) });
+      expect(res.body.data.package).toEqual({ packageID: expect.any(Number), name: 'tree-pkg', bucketID, createTime: expect.any(String), redundancy: null });
       const objects = (await a.client.get('/v1/object/getPackageObjects', { packageID: res.body.data.package.packageID })).body.data.objects;
       expect(objects).toHaveLength(1000);
       expect(new Set(objects.map((o: any) => o.path))).toEqual(new Set(files.keys()));

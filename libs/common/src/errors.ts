@@ -49,5 +49,7 @@ export function defaultStatus(code: ErrorCode): number {
 export const badArgument = (message: string) => new DomainError('BadArgument', message);
 export const notFound = (message: string) => new DomainError('DataNotFound', message);
 export const dataExists = (message: string) => new DomainError('DataExists', message);
+/** A user space (or every candidate) has no room: 507 Insufficient Storage, nothing stored. */
+export const quotaExceeded = (message: string, status = 507) => new DomainError('QuotaExceeded', message, status);
 export const operationFailed = (message: string, status = 500) => new DomainError('OperationFailed', message, status);
 export const unauthorized = (message: string, status = 401) => new DomainError('Unauthorized', message, status);

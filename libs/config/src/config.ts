@@ -52,6 +52,10 @@ export const configSchema = z.object({
   JCS_GC_INTERVAL_SECONDS: z.coerce.number().int().positive().default(600),
   /** An unreferenced shard is removed only once it has been unreferenced ("doomed") this long: reads in flight finish first. */
   JCS_GC_READ_GRACE_SECONDS: seconds(300),
+  /** Scrub (issue 9 §6): bytes per second the worker reads to verify blocks; 0 = no scrub. */
+  JCS_SCRUB_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(32 * 1024 * 1024),
+  /** Scrub: every block is verified again once its last check is this old; also how often a scrub pass starts. 0 = no scrub. */
+  JCS_SCRUB_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(7 * 86400),
   /** Temp files of a live gateway process older than this are swept (a crashed process's at once). */
   JCS_GC_TEMP_GRACE_SECONDS: seconds(86400),
   /** A process whose heartbeat is older than this counts as gone: its temp files are swept. */
@@ -87,6 +91,28 @@ export const configSchema = z.object({
   JCS_SYNC_RETRY_ATTEMPTS: z.coerce.number().int().positive().default(3),
   /** Space syncer: backoff before the first retry, doubled for each further one. */
   JCS_SYNC_RETRY_BASE_MS: z.coerce.number().int().nonnegative().default(500),
+  /** The redundancy policy of packages without their own (JSON, #redundancy's parsePolicy checks it at start-up). */
+  JCS_DEFAULT_REDUNDANCY: z
+    .string()
+    .default('{"type":"none"}')
+    .refine((v) => {
+      try {
+        const o = JSON.parse(v);
+        return typeof o === 'object' && o !== null && !Array.isArray(o);
+      } catch {
+        return false;
+      }
+    }, 'must be a JSON redundancy policy such as {"type":"ec","k":4,"n":6,"chunkSize":1048576}'),
+  /** Bytes per granule checksum of a block (a power of two of at most 1 MiB). */
+  JCS_GRANULE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64)
+    .max(1024 * 1024)
+    .default(65536)
+    .refine((v) => (v & (v - 1)) === 0, 'must be a power of two'),
+  /** How often the worker looks for objects not stored as their package's policy says and queues their conversion. */
+  JCS_CONVERT_SWEEP_SECONDS: z.coerce.number().int().positive().default(600),
 });
 
 export type AppConfig = Omit<z.infer<typeof configSchema>, 'JCS_MASTER_KEY' | 'JCS_LOCAL_ROOTS'> & {

@@ -36,4 +36,5 @@ export const packageFromRow = (r: Record<string, any>): PackageEntity => ({
   bucketId: Number(r.bucket_id),
   name: r.name,
   createTime: new Date(r.create_time),
+  redundancy: r.redundancy ?? null,
 });

@@ -23,6 +23,9 @@ export function pgCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/** SQLSTATE of the space_usage triggers: a statement would take a user space past shardStore.maxSize (DETAIL = its ID). */
+export const SPACE_FULL = 'JC002';
+
 /** Deadlock (40P01) and serialization failure (40001): the transaction did nothing and may run again. */
 export const isRetryable = (err: unknown) => ['40P01', '40001'].includes(pgCode(err) ?? '');
 

@@ -1,3 +1,4 @@
+export * from './block-writer.js';
 export * from './byte-range.js';
 export * from './listing.js';
 export * from './multipart.service.js';
@@ -7,3 +8,5 @@ export * from './objects.module.js';
 export * from './objects.service.js';
 export * from './upload-form.js';
 
+export * from './block-maintenance.js';
+export * from './redundancy-report.js';

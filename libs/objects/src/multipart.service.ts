@@ -124,7 +124,11 @@ export class MultipartService {
 
     // The Full hash of the joined bytes, streamed once through the part shards (no copy is written).
     const probe = { ...object, size, redundancy };
-    const read = await this.reader.prepare(probe, blocks.map((b) => ({ ...b, objectId })), { start: 0, end: size - 1 });
+    const read = await this.reader.prepare(
+      probe,
+      blocks.map((b) => ({ ...b, objectId, state: 'ok' as const, checkedAt: null, granuleSize: null, granuleSums: null })),
+      { start: 0, end: size - 1 },
+    );
     const hash = createHash('sha256');
     throwIfGone(signal);
     const bytes = await read.open();

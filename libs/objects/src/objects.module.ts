@@ -2,12 +2,15 @@ import { Module } from '@nestjs/common';
 import { InstanceHeartbeat, ShardRegistry } from '#shard-store';
 import { PackagesModule } from '#packages';
 import { UserSpacesModule } from '#user-spaces';
+import { BlockMaintenance } from './block-maintenance.js';
 import { ObjectListing } from './listing.js';
 import { MultipartService } from './multipart.service.js';
 import { ObjectReader } from './object-reader.js';
 import { ObjectsService } from './objects.service.js';
+import { BlockWriter } from './block-writer.js';
+import { RedundancyReport } from './redundancy-report.js';
 
-const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService];
+const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, BlockWriter, BlockMaintenance, RedundancyReport];
 
 @Module({ imports: [UserSpacesModule, PackagesModule], providers, exports: providers })
 export class ObjectsModule {}

@@ -3,12 +3,15 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { DomainError, assertValidObjectPath, badArgument, notFound, operationFailed } from '#common';
-import { ObjectBlockEntity, ObjectEntity, pgCode, runnerOf, sqlOf, userSpaceFromRow, type Sql, type SqlRunner, type UserSpaceEntity } from '#db';
+import { ObjectBlockEntity, ObjectEntity, type BlockState, pgCode, runnerOf, sqlOf, userSpaceFromRow, type Sql, type SqlRunner, type UserSpaceEntity } from '#db';
 import { asParentGone, runTransaction } from '#packages';
 import { compareKeys } from '#storage';
 import { ShardGoneError, ShardRegistry, sortedShardKeys, type StagedShard } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
+import { GranuleSummer, RedundancyJobs, parsePolicy, resolvePolicy, samePolicy, type RedundancyPolicy, type StoredPolicy } from '#redundancy';
+import { BlockWriter, type BlockTargets, type WrittenObject } from './block-writer.js';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
+import type { ReadBlock } from './object-reader.js';
 import { COMMIT_OBJECTS, LIST_EXACT, PACKAGE_EXISTS, READ_BY_ID, READ_BY_PATH, SHARD_GONE } from './statements.js';
 import { pathFromFilename, readUploadForm, type UploadRequest } from './upload-form.js';
 
@@ -16,6 +19,17 @@ interface UploadInfo {
   packageId: number;
   userSpaceId: number;
   store: ReturnType<SpaceDrivers['shardStoreFor']>;
+  policy: RedundancyPolicy;
+  /** Set when the stored policy is not `none`: the BlockWriter writes the files. */
+  blockTargets?: BlockTargets;
+}
+
+/** A file of an upload, staged: one shard (`none`) or the BlockWriter's blocks. */
+interface StagedFile {
+  path: string;
+  shard?: StagedShard;
+  granuleSums?: Buffer;
+  written?: WrittenObject;
 }
 
 /** An object to commit (create or overwrite) with its blocks. */
@@ -33,6 +47,10 @@ export interface NewBlock {
   userSpaceId: number;
   fileHash: string;
   size: number;
+  /** Default 'ok'. A block not 'ok' (never written, lost or damaged) holds no shard. */
+  state?: BlockState;
+  granuleSize?: number | null;
+  granuleSums?: Buffer | null;
 }
 
 /** What a download needs: the object, its blocks and the user spaces holding them, of one snapshot. */
@@ -57,32 +75,49 @@ export class ObjectsService {
     private readonly spaces: SpacesService,
     private readonly drivers: SpaceDrivers,
     private readonly shards: ShardRegistry,
+    private readonly writer: BlockWriter,
+    private readonly jobs: RedundancyJobs,
   ) {
     this.sql = sqlOf(ds);
+    // Validated at start-up: a bad default policy fails the boot with parsePolicy's message.
+    this.defaultPolicy = parsePolicy(JSON.parse(config.JCS_DEFAULT_REDUNDANCY), 'JCS_DEFAULT_REDUNDANCY');
   }
+
+  readonly defaultPolicy: RedundancyPolicy;
 
   /**
    * `POST /v1/object/upload`: streams every file part into the shard store, then commits all objects
-   * in one transaction (the batch is atomic; an existing path is overwritten in place).
+   * in one transaction (the batch is atomic; an existing path is overwritten in place). The policy is
+   * info.redundancy, else the package's, else JCS_DEFAULT_REDUNDANCY; `none` keeps the one-space hot
+   * path, any other goes through the BlockWriter (placement, encoding, quorum).
    */
   async upload(userId: number, req: UploadRequest): Promise<ObjectView[]> {
     const seen = new Set<string>();
     // One promise per file part, in part order. A part's temp file is flushed while the next part
     // streams in: waiting for each flush before reading on would serialise the disk's sync latency
     // over every file of the request. At most MAX_FLUSHING flushes run at once.
-    const stages: Array<Promise<{ path: string; shard: StagedShard }>> = [];
+    const stages: Array<Promise<StagedFile>> = [];
     const flushing = new Set<Promise<void>>();
     let stageFailure: unknown;
     let target: UploadInfo | undefined;
     let formFailure: unknown;
+    const discard = (f: StagedFile) => (f.written ? this.writer.discard(f.written.staged) : target?.store.discard([f.shard!]));
     try {
-      await readUploadForm<UploadInfo, { stage: Promise<{ path: string; shard: StagedShard }> }>(req, {
+      await readUploadForm<UploadInfo, { stage: Promise<StagedFile> }>(req, {
         maxFiles: this.config.JCS_MAX_FILES_PER_UPLOAD,
         onInfo: async (parsed) => {
           const packageId = requireId(parsed.packageID, 'info.packageID');
           const affinity = parsed.affinity === undefined || parsed.affinity === null ? undefined : requireId(parsed.affinity, 'info.affinity');
-          const space = await this.spaces.uploadTarget(userId, affinity, packageId);
-          target = { packageId, userSpaceId: space.userSpaceId, store: this.drivers.shardStoreFor(space) };
+          const asked = parsed.redundancy === undefined || parsed.redundancy === null ? undefined : parsePolicy(parsed.redundancy, 'info.redundancy');
+          const { space, packageRedundancy } = await this.spaces.uploadTargetOfPackage(userId, affinity, packageId);
+          const policy = asked ?? this.packagePolicy(packageRedundancy);
+          // `auto` with sizes unknown while streaming: the request's Content-Length bounds every file,
+          // so below the threshold the small policy is exact; at or above it the large one is used
+          // and files that turn out small are converted after the commit.
+          const length = Number(req.request.headers['content-length'] ?? 0) || 0;
+          const stored = resolvePolicy(policy, length);
+          const blockTargets = stored.type === 'none' ? undefined : await this.writer.targets(userId, stored, affinity);
+          target = { packageId, userSpaceId: space.userSpaceId, store: this.drivers.shardStoreFor(space), policy, blockTargets };
           return target;
         },
         onFile: async (inf, part) => {
@@ -90,8 +125,18 @@ export class ObjectsService {
           const path = assertValidObjectPath(pathFromFilename(part.filename));
           if (seen.has(path)) throw badArgument(`path ${JSON.stringify(path)} appears twice in one upload`);
           seen.add(path);
+          if (inf.blockTargets) {
+            // Each file's blocks are written in parallel to their spaces; files one after the other.
+            const stage = this.writer.write(part.stream, inf.blockTargets).then((written) => ({ path, written }));
+            stages.push(stage);
+            await stage.catch((e) => void (stageFailure ??= e));
+            return { stage };
+          }
           const read = new Promise<void>((resolve) => part.stream.once('end', resolve).once('close', resolve));
-          const stage = inf.store.stage(part.stream, { maxSize: this.config.JCS_MAX_OBJECT_SIZE }).then((shard) => ({ path, shard }));
+          const summer = new GranuleSummer(this.config.JCS_GRANULE_BYTES);
+          const stage = inf.store
+            .stage(part.stream, { maxSize: this.config.JCS_MAX_OBJECT_SIZE, onChunk: (c) => summer.update(c) })
+            .then((shard) => ({ path, shard, granuleSums: summer.finish() }));
           stages.push(stage);
           const settled = stage.then(
             () => undefined,
@@ -104,7 +149,7 @@ export class ObjectsService {
           return { stage };
         },
         // multer's clean-up of a failed form; the collection of every stage below is the backstop.
-        onDiscard: ({ stage }) => stage.then((s) => target?.store.discard([s.shard]), () => undefined),
+        onDiscard: ({ stage }) => stage.then(discard, () => undefined),
       });
     } catch (e) {
       formFailure = e;
@@ -113,24 +158,32 @@ export class ObjectsService {
     const staged = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failure = formFailure ?? stageFailure;
     if (failure) {
-      await target?.store.discard(staged.map((s) => s.shard));
+      await Promise.all(staged.map(discard));
       throw failure;
     }
     if (!target || staged.length === 0) return [];
     const info = target;
     // All shards of the request are recorded in one statement and published together, then all
     // objects are committed in one transaction: the batch is atomic.
-    await info.store.publish(
-      staged.map((s) => s.shard),
-      (shards) => this.shards.touch(info.userSpaceId, shards),
-    );
-    const objects = staged.map(({ path, shard }) => ({
-      path,
-      size: shard.size,
-      fileHash: shard.fileHash,
-      redundancy: { type: 'none' as const },
-      blocks: [{ index: 0, userSpaceId: info.userSpaceId, fileHash: shard.fileHash, size: shard.size }],
-    }));
+    let objects: NewObject[];
+    if (info.blockTargets) {
+      await this.writer.publish(staged.flatMap((s) => s.written!.staged));
+      objects = staged.map(({ path, written }) => ({ path, size: written!.size, fileHash: written!.fileHash, redundancy: written!.redundancy, blocks: written!.blocks }));
+    } else {
+      await info.store.publish(
+        staged.map((s) => s.shard!),
+        (shards) => this.shards.touch(info.userSpaceId, shards),
+      );
+      objects = staged.map(({ path, shard, granuleSums }) => ({
+        path,
+        size: shard!.size,
+        fileHash: shard!.fileHash,
+        redundancy: { type: 'none' as const },
+        blocks: [
+          { index: 0, userSpaceId: info.userSpaceId, fileHash: shard!.fileHash, size: shard!.size, granuleSize: this.config.JCS_GRANULE_BYTES, granuleSums },
+        ],
+      }));
+    }
     // One statement (autocommit): the commit is one round trip.
     const parentGone = `package ${info.packageId} not found`;
     const committed = await this.sql
@@ -140,7 +193,29 @@ export class ObjectsService {
         if (e instanceof ShardGoneError) throw operationFailed('the upload took too long to commit and its data was collected; upload it again', 503);
         throw e;
       });
+    await this.afterCommit(userId, info.policy, committed, staged.map((s) => s.written?.degraded ?? false));
     return committed.map(toObjectView);
+  }
+
+  /** The policy of a package from its stored JSON (null: the gateway's default). */
+  packagePolicy(stored: unknown): RedundancyPolicy {
+    return stored === null || stored === undefined ? this.defaultPolicy : parsePolicy(stored, 'package redundancy');
+  }
+
+  /**
+   * Queues the background work a commit leaves: a repair for objects committed with missing blocks,
+   * a conversion for objects on the wrong side of an `auto` threshold. Best effort: the worker's
+   * sweep finds both again from PostgreSQL.
+   */
+  private async afterCommit(userId: number, policy: RedundancyPolicy, objects: ObjectEntity[], degraded: boolean[]): Promise<void> {
+    await Promise.all(
+      objects.map(async (o, i) => {
+        if (degraded[i]) await this.jobs.queueRepair(userId, o.objectId);
+        const want = resolvePolicy(policy, o.size);
+        const got = o.redundancy as StoredPolicy;
+        if (o.size > 0 && !samePolicy(want, got) && !(want.type === 'rep' && got.type === 'rep')) await this.jobs.queueConvert(userId, { objectId: o.objectId });
+      }),
+    );
   }
 
   /**
@@ -163,7 +238,8 @@ export class ObjectsService {
     // uses, so two batches of the same paths in opposite orders queue instead of deadlocking.
     objects = [...objects].sort((x, y) => compareKeys(x.path, y.path));
     const blocks = objects.flatMap((o) => o.blocks.map((b) => ({ ...b, path: o.path })));
-    const keys = sortedShardKeys(blocks.map((b) => ({ userSpaceId: b.userSpaceId, fileHash: b.fileHash })));
+    // Only blocks that were written hold their shard; a missing one has no shard row yet.
+    const keys = sortedShardKeys(blocks.filter((b) => (b.state ?? 'ok') === 'ok').map((b) => ({ userSpaceId: b.userSpaceId, fileHash: b.fileHash })));
     const rows = await tx
       .rows(COMMIT_OBJECTS, [
         userId,
@@ -179,6 +255,9 @@ export class ObjectsService {
         blocks.map((b) => b.userSpaceId),
         blocks.map((b) => b.fileHash),
         blocks.map((b) => b.size),
+        blocks.map((b) => b.state ?? 'ok'),
+        blocks.map((b) => b.granuleSize ?? null),
+        blocks.map((b) => b.granuleSums ?? null),
       ])
       .catch((e: unknown) => {
         if (pgCode(e) !== SHARD_GONE) throw e;
@@ -197,16 +276,20 @@ export class ObjectsService {
    */
   async insertBlocks(em: EntityManager, blocks: Array<NewBlock & { objectId: number }>): Promise<void> {
     if (blocks.length === 0) return;
-    await this.shards.reference(em, blocks);
+    const good = blocks.filter((b) => (b.state ?? 'ok') === 'ok');
+    if (good.length) await this.shards.reference(em, good);
     await em.query(
-      `INSERT INTO object_blocks (object_id, index, user_space_id, file_hash, size)
-       SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::bigint[])`,
+      `INSERT INTO object_blocks (object_id, index, user_space_id, file_hash, size, state, granule_size, granule_sums)
+       SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::int[], $8::bytea[])`,
       [
         blocks.map((b) => b.objectId),
         blocks.map((b) => b.index),
         blocks.map((b) => b.userSpaceId),
         blocks.map((b) => b.fileHash),
         blocks.map((b) => b.size),
+        blocks.map((b) => b.state ?? 'ok'),
+        blocks.map((b) => b.granuleSize ?? null),
+        blocks.map((b) => b.granuleSums ?? null),
       ],
     );
   }
@@ -381,7 +464,8 @@ export class ObjectsService {
 }
 
 const WITH_BLOCKS = `SELECT o.*, COALESCE(json_agg(json_build_object('index', b.index, 'userSpaceId', b.user_space_id,
-    'fileHash', b.file_hash, 'size', b.size) ORDER BY b.index, b.user_space_id) FILTER (WHERE b.object_id IS NOT NULL), '[]') AS blocks_json
+    'fileHash', b.file_hash, 'size', b.size, 'state', b.state, 'checkedAt', b.checked_at, 'granuleSize', b.granule_size, 'hasSums', b.granule_sums IS NOT NULL,
+    'granuleSums', encode(b.granule_sums, 'base64')) ORDER BY b.index, b.user_space_id) FILTER (WHERE b.object_id IS NOT NULL), '[]') AS blocks_json
   FROM objects o LEFT JOIN object_blocks b ON b.object_id = o.object_id`;
 
 function withBlocksFromRow(row: Record<string, any>): { object: ObjectEntity; blocks: ObjectBlockEntity[] } {
@@ -392,7 +476,13 @@ function withBlocksFromRow(row: Record<string, any>): { object: ObjectEntity; bl
     userSpaceId: Number(b.userSpaceId),
     fileHash: String(b.fileHash),
     size: Number(b.size),
-  })) as ObjectBlockEntity[];
+    state: (b.state as BlockState | undefined) ?? 'ok',
+    checkedAt: b.checkedAt ? new Date(String(b.checkedAt)) : null,
+    granuleSize: b.granuleSize === null || b.granuleSize === undefined ? null : Number(b.granuleSize),
+    granuleSums: typeof b.granuleSums === 'string' ? Buffer.from(b.granuleSums, 'base64') : null,
+    // Sums too large to come with the row are fetched by the reader for the granules it needs.
+    hasSums: b.hasSums === true || typeof b.granuleSums === 'string',
+  })) as Array<ObjectBlockEntity & ReadBlock>;
   return { object, blocks };
 }
 

@@ -3,3 +3,8 @@ export * from './layout.js';
 export * from './policy.js';
 export * from './jobs.js';
 export * from './codec/index.js';
+export * from './placement.js';
+export * from './encoder.js';
+export * from './codec-interim.js';
+export * from './decoder.js';
+export * from './read-codec.js';

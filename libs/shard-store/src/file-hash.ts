@@ -30,7 +30,10 @@ export class HashingTap extends Transform {
   private readonly hash = createHash('sha256');
   size = 0;
 
-  constructor(private readonly maxSize = Number.MAX_SAFE_INTEGER) {
+  constructor(
+    private readonly maxSize = Number.MAX_SAFE_INTEGER,
+    private readonly onChunk?: (chunk: Buffer) => void,
+  ) {
     super({ highWaterMark: 1 << 20 });
   }
 
@@ -41,6 +44,7 @@ export class HashingTap extends Transform {
       return;
     }
     this.hash.update(chunk);
+    this.onChunk?.(chunk);
     cb(null, chunk);
   }
 

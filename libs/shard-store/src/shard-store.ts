@@ -20,6 +20,8 @@ export interface StagedShard extends StoredShard {
 export interface StageOptions {
   maxSize?: number;
   signal?: AbortSignal;
+  /** Sees every byte as it is hashed (the granule checksums of a `none` object's block). */
+  onChunk?: (chunk: Buffer) => void;
 }
 
 /**
@@ -34,6 +36,12 @@ export type BeforePublish = (shards: Array<{ fileHash: string; size: number }>) 
  * temp files from a crashed one's leftovers.
  */
 export const PROCESS_INSTANCE_ID = randomBytes(12).toString('hex');
+
+/**
+ * Bytes this process has read from shard stores (every driver, every space): reads, scrubs and
+ * repairs. Tests read it in-process to check read amplification against the bound of issue 9 §5.
+ */
+export const shardReads = { bytes: 0 };
 
 /** Moves at once when publishing a batch: parallel renames let the filesystem batch their flushes. */
 const PUBLISH_CONCURRENCY = 8;
@@ -90,7 +98,7 @@ export class ShardStore {
   /** Streams `body` into the temp area, hashing it on the way (once). */
   async stage(body: Readable, opts: StageOptions = {}): Promise<StagedShard> {
     const tmpKey = `${this.ownTmpDir}/${randomUUID()}`;
-    const tap = new HashingTap(opts.maxSize);
+    const tap = new HashingTap(opts.maxSize, opts.onChunk);
     // body → tap → driver. The callback form of pipeline wires errors both ways (a client gone or the
     // size limit destroys the driver's input; a failed write destroys the body); the driver's promise
     // reports the first error and removes its partial file.
@@ -98,6 +106,22 @@ export class ShardStore {
     await this.driver.write(tmpKey, tap, { signal: opts.signal, staging: true, exclusive: true });
     const digest = tap.digest();
     return { fileHash: fullHash(digest), size: tap.size, digest, tmpKey };
+  }
+
+  /**
+   * Streams bytes that the caller hashes itself (the redundancy encoder hashes each block as it makes
+   * it: hashing here too would hash every byte twice) into the temp area; resolves with the temp key
+   * once durable. On failure the partial file is removed and `body` destroyed.
+   */
+  async stageUnhashed(body: Readable, opts: { signal?: AbortSignal } = {}): Promise<string> {
+    const tmpKey = `${this.ownTmpDir}/${randomUUID()}`;
+    try {
+      await this.driver.write(tmpKey, body, { signal: opts.signal, staging: true, exclusive: true });
+    } catch (e) {
+      body.destroy();
+      throw e;
+    }
+    return tmpKey;
   }
 
   /**
@@ -143,13 +167,22 @@ export class ShardStore {
   }
 
   /** The shard's bytes (or a range of them); call `check` first to fail before the first byte. */
-  open(fileHash: string, range?: ByteRange): Promise<Readable> {
-    return this.driver.createReadStream(this.blockKey(fileHash), range);
+  async open(fileHash: string, range?: ByteRange): Promise<Readable> {
+    const stream = await this.driver.createReadStream(this.blockKey(fileHash), range);
+    // Counted where the bytes are consumed ('data' listeners would switch the stream to flowing mode).
+    const push = stream.push.bind(stream);
+    stream.push = (chunk: unknown, encoding?: BufferEncoding) => {
+      if (chunk && typeof (chunk as Buffer).length === 'number') shardReads.bytes += (chunk as Buffer).length;
+      return push(chunk, encoding);
+    };
+    return stream;
   }
 
   /** A small shard's bytes (or a range of them) in memory, its size checked first (see StorageDriver.readBytes). */
-  readBytes(fileHash: string, expectedSize: number, range?: ByteRange): Promise<Buffer> {
-    return this.driver.readBytes(this.blockKey(fileHash), { expectedSize, range });
+  async readBytes(fileHash: string, expectedSize: number, range?: ByteRange): Promise<Buffer> {
+    const bytes = await this.driver.readBytes(this.blockKey(fileHash), { expectedSize, range });
+    shardReads.bytes += bytes.length;
+    return bytes;
   }
 
   async remove(fileHash: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { DomainError, redactUrl, type ErrorCode } from '#common';
+import { DomainError, quotaExceeded, redactUrl, type ErrorCode } from '#common';
+import { SPACE_FULL, pgCode } from '#db';
 import type { Envelope } from './envelope.js';
 
 const log = new Logger('EnvelopeFilter');
@@ -12,8 +13,11 @@ const log = new Logger('EnvelopeFilter');
  */
 export function translateError(err: unknown, req: Request): { status: number; body: Envelope } {
   const url = redactUrl(req.originalUrl);
+  // The space_usage triggers refuse any statement taking a space past shardStore.maxSize (upload,
+  // completion, clone, repair): whichever path wrote, the answer is 507 and the statement wrote nothing.
+  if (pgCode(err) === SPACE_FULL) err = quotaExceeded('a user space has no room left for these blocks; nothing was stored');
   if (err instanceof DomainError) {
-    if (err.status >= 500) log.error({ err, url }, err.message);
+    if (err.status >= 500 && err.code !== 'QuotaExceeded') log.error({ err, url }, err.message);
     return { status: err.status, body: { code: err.code, message: err.message, data: null } };
   }
   if (err instanceof HttpException) {

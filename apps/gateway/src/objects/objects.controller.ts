@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/
 import { ApiBody, ApiConsumes, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { DomainError } from '#common';
-import { MultipartService, ObjectListing, ObjectReader, ObjectsService, type ObjectForRead } from '#objects';
+import { MultipartService, ObjectListing, ObjectReader, ObjectsService, RedundancyReport, type ObjectForRead } from '#objects';
 import { TenantCtx, TenantId, type AuthedRequest, type TenantContext } from '../auth/tenant.js';
 import {
   CloneBody,
@@ -12,6 +12,7 @@ import {
   DownloadQuery,
   ListByPathQuery,
   MoveBody,
+  ObjectBlocksQuery,
   NewMultipartBody,
   PackageObjectsQuery,
   UploadFormDoc,
@@ -29,7 +30,14 @@ export class ObjectsController {
     private readonly multipart: MultipartService,
     private readonly reader: ObjectReader,
     private readonly listing: ObjectListing,
+    private readonly report: RedundancyReport,
   ) {}
+
+  @Get('blocks')
+  @ApiOperation({ summary: 'Ours: the block map of an object (block states, tolerated space losses)' })
+  async blocks(@TenantId() userId: number, @Query() q: ObjectBlocksQuery) {
+    return await this.report.objectBlocks(userId, q.objectID);
+  }
 
   @Post('upload')
   @HttpCode(200)

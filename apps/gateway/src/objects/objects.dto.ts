@@ -16,6 +16,11 @@ export class DownloadQuery {
   length?: number;
 }
 
+export class ObjectBlocksQuery {
+  @QueryIdField('object whose block map to show')
+  objectID!: number;
+}
+
 export class DownloadByPathQuery {
   @QueryIdField('package holding the object')
   packageID!: number;
@@ -125,7 +130,11 @@ export class CompleteMultipartBody {
 }
 
 export class UploadFormDoc {
-  @ApiProperty({ type: 'string', description: 'JSON {"packageID": N, "affinity"?: userSpaceID}; must be the first part' })
+  @ApiProperty({
+    type: 'string',
+    description:
+      'JSON {"packageID": N, "affinity"?: userSpaceID, "redundancy"?: policy (ours; overrides the package\'s for these files)}; must be the first part',
+  })
   info!: string;
 
   @ApiPropertyOptional({ type: 'array', items: { type: 'string', format: 'binary' }, description: 'files; each filename is the URL-encoded object path' })

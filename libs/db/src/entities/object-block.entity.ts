@@ -18,4 +18,20 @@ export class ObjectBlockEntity {
 
   @Column({ type: 'bigint', transformer: bigintToNumber })
   size!: number;
+
+  /** `ok`, `missing` (never written or found absent: fileHash/size/sums are what it must be) or `corrupt`. */
+  @Column({ type: 'text', default: 'ok' })
+  state!: BlockState;
+
+  @Column({ name: 'checked_at', type: 'timestamptz', nullable: true })
+  checkedAt!: Date | null;
+
+  @Column({ name: 'granule_size', type: 'int', nullable: true })
+  granuleSize!: number | null;
+
+  /** CRC-32 per granule, big-endian uint32s (#redundancy's GranuleSummer). */
+  @Column({ name: 'granule_sums', type: 'bytea', nullable: true })
+  granuleSums!: Buffer | null;
 }
+
+export type BlockState = 'ok' | 'missing' | 'corrupt';

@@ -15,6 +15,10 @@ export class PackageEntity {
   @Column({ type: 'text' })
   name!: string;
 
+  /** The package's own redundancy policy (#redundancy's parsePolicy JSON); null = JCS_DEFAULT_REDUNDANCY. */
+  @Column({ type: 'jsonb', nullable: true })
+  redundancy!: Record<string, unknown> | null;
+
   @CreateDateColumn({ name: 'create_time', type: 'timestamptz' })
   createTime!: Date;
 }
