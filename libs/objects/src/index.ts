@@ -7,3 +7,4 @@ export * from './objects.module.js';
 export * from './objects.service.js';
 export * from './upload-form.js';
 
+export * from './s3-uploads.service.js';
