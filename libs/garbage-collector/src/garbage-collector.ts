@@ -25,11 +25,12 @@ const DELETE_BATCH = 200;
 const MAX_BATCHES = 50;
 
 /** Open S3 uploads older than $1 seconds, and completed ones kept an hour for a retried Complete. */
-const S3_UPLOADS_SWEEP = `DELETE FROM s3_uploads WHERE upload_id IN (
+const S3_UPLOADS_SWEEP = `WITH d AS (DELETE FROM s3_uploads WHERE upload_id IN (
     SELECT upload_id FROM s3_uploads
     WHERE (completed_time IS NULL AND create_time < now() - make_interval(secs => $1))
        OR completed_time < now() - interval '1 hour'
-    FOR UPDATE SKIP LOCKED) RETURNING completed_time IS NULL AS open`;
+    FOR UPDATE SKIP LOCKED) RETURNING completed_time IS NULL AS open)
+  SELECT open FROM d`;
 
 type ShardRow = { user_space_id: string; file_hash: string };
 

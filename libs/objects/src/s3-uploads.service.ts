@@ -260,11 +260,13 @@ export class S3UploadsService {
 
   /** Drops the upload and its parts (their shards are left to the collector). */
   async abort(userId: number, uploadId: string): Promise<void> {
-    const rows: unknown[] = await this.ds.query(
-      'DELETE FROM s3_uploads WHERE user_id = $1 AND upload_id = $2 AND completed_time IS NULL RETURNING 1',
+    // Its row lock waits for a Complete or UploadPart of the upload in progress.
+    const [{ n }] = await this.ds.query(
+      `WITH d AS (DELETE FROM s3_uploads WHERE user_id = $1 AND upload_id = $2 AND completed_time IS NULL RETURNING 1)
+       SELECT count(*)::int AS n FROM d`,
       [userId, uploadId],
     );
-    if (rows.length === 0) throw noSuchUpload(uploadId);
+    if (n === 0) throw noSuchUpload(uploadId);
   }
 
   async listParts(userId: number, uploadId: string, opts: { partNumberMarker?: number; maxParts?: number } = {}): Promise<PartsPage> {
@@ -304,6 +306,14 @@ export class S3UploadsService {
         const cut = delimiter ? r.key.indexOf(delimiter, prefix.length) : -1;
         if (cut >= 0) {
           const cp = r.key.slice(0, cut + delimiter.length);
+          // A prefix up to the marker was on an earlier page (its NextKeyMarker).
+          const seen = opts.keyMarker !== undefined && Buffer.compare(Buffer.from(cp), Buffer.from(opts.keyMarker)) <= 0;
+          if (seen) {
+            key = cp + AFTER_PREFIX;
+            id = AFTER_PREFIX;
+            skipped = true;
+            break;
+          }
           if (full()) return { ...page, isTruncated: true };
           page.commonPrefixes.push(cp);
           page.nextKeyMarker = cp;
