@@ -11,7 +11,7 @@ import { EMPTY_FULL_HASH, ShardGoneError, ShardRegistry, fullHash } from '#shard
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { runTransaction } from '#packages';
 import { ObjectReader } from './object-reader.js';
-import { ObjectsService } from './objects.service.js';
+import { ObjectsService, type ObjectForRead } from './objects.service.js';
 
 /** S3's limits for multipart uploads. */
 export const S3_MAX_PARTS = 10_000;
@@ -74,6 +74,20 @@ export interface CompletedS3Upload {
   etag: string;
   s3Meta: Record<string, unknown>;
 }
+
+export interface PartOptions {
+  /** Raw 16 bytes of a Content-MD5 header: BadDigest when the bytes differ. */
+  contentMd5?: Buffer;
+  signal?: AbortSignal;
+  /**
+   * Sees the staged part before it is published (the edge's checks: declared length, signed SHA-256);
+   * a throw discards it and fails the upload of the part.
+   */
+  verify?: (staged: { size: number; digest: Buffer; md5: Buffer }) => void;
+}
+
+/** Runs in Complete's transaction once the object is committed (the edge stores its ETag and metadata). */
+export type AfterComplete = (em: EntityManager, done: CompletedS3Upload) => Promise<void>;
 
 export interface ListUploadsOptions {
   prefix?: string;
@@ -151,6 +165,11 @@ export class S3UploadsService {
     return uploadOf(row as UploadRow);
   }
 
+  /** The tenant's open upload (NoSuchUpload when missing, completed or another tenant's). */
+  async get(userId: number, uploadId: string): Promise<S3Upload> {
+    return uploadOf(await this.requireOpen(this.ds.manager, userId, uploadId));
+  }
+
   /**
    * Stores part `partNumber` from `body` (the same number again replaces it); `contentMd5` (raw 16
    * bytes) is checked when given. The MD5 is computed while the bytes stream into the shard store.
@@ -160,7 +179,7 @@ export class S3UploadsService {
     uploadId: string,
     partNumber: number,
     body: Readable,
-    opts: { contentMd5?: Buffer; signal?: AbortSignal } = {},
+    opts: PartOptions = {},
   ): Promise<{ etag: string; size: number }> {
     assertPartNumber(partNumber);
     const upload = await this.requireOpen(this.ds.manager, userId, uploadId);
@@ -176,12 +195,14 @@ export class S3UploadsService {
     userId: number,
     uploadId: string,
     partNumber: number,
-    source: { packageId: number; path: string; range?: string; check?: (object: ObjectEntity) => void },
+    source: ({ packageId: number; path: string } | { read: () => Promise<ObjectForRead> }) & { range?: string; check?: (object: ObjectEntity) => void },
     signal?: AbortSignal,
   ): Promise<{ etag: string; size: number; lastModified: Date }> {
     assertPartNumber(partNumber);
     const upload = await this.requireOpen(this.ds.manager, userId, uploadId);
-    const { object, blocks, spaces } = await this.objects.getByPathForRead(userId, source.packageId, source.path);
+    // `read`: the edge looks the source up itself (S3 keys /v1 paths would refuse, its ETag for `check`).
+    const { object, blocks, spaces } =
+      'read' in source ? await source.read() : await this.objects.getByPathForRead(userId, source.packageId, source.path);
     source.check?.(object);
     const span = source.range === undefined ? { start: 0, end: object.size - 1 } : copySourceSpan(source.range, object.size);
     let body: Readable;
@@ -194,7 +215,13 @@ export class S3UploadsService {
     return { ...stored, lastModified: new Date() };
   }
 
-  async complete(userId: number, uploadId: string, list: Array<{ partNumber: number; etag: string }>, signal?: AbortSignal): Promise<CompletedS3Upload> {
+  async complete(
+    userId: number,
+    uploadId: string,
+    list: Array<{ partNumber: number; etag: string }>,
+    opts: { signal?: AbortSignal; afterCommit?: AfterComplete } = {},
+  ): Promise<CompletedS3Upload> {
+    const signal = opts.signal;
     const first = await this.findUpload(this.ds.manager, userId, uploadId);
     if (!first) throw noSuchUpload(uploadId);
     if (first.completed_object_id) return completedOf(first);
@@ -245,7 +272,9 @@ export class S3UploadsService {
         `UPDATE s3_uploads SET completed_object_id = $3, completed_etag = $4, completed_time = now() WHERE user_id = $1 AND upload_id = $2`,
         [userId, uploadId, obj!.objectId, etag],
       );
-      return { ...completedOf(upload), objectId: obj!.objectId, etag, fresh: true };
+      const done = { ...completedOf(upload), objectId: obj!.objectId, etag };
+      await opts.afterCommit?.(em, done);
+      return { ...done, fresh: true };
     }).catch((e: unknown) => {
       if (e instanceof ShardGoneError) throw operationFailed('a part took too long to complete and its data was collected; upload it again', 503);
       throw e;
@@ -340,7 +369,7 @@ export class S3UploadsService {
     upload: UploadRow,
     partNumber: number,
     body: Readable,
-    opts: { contentMd5?: Buffer; signal?: AbortSignal },
+    opts: PartOptions,
   ): Promise<{ etag: string; size: number }> {
     const space = await this.spaces.uploadTarget(userId, undefined, Number(upload.package_id));
     const store = this.drivers.shardStoreFor(space);
@@ -356,9 +385,12 @@ export class S3UploadsService {
     const maxSize = Math.min(S3_MAX_PART_SIZE, this.config.JCS_MAX_OBJECT_SIZE);
     const shard = await store.stage(tap, { maxSize, signal: opts.signal }).finally(() => body.unpipe(tap));
     const digest = md5.digest();
-    if (opts.contentMd5 && !opts.contentMd5.equals(digest)) {
+    try {
+      if (opts.contentMd5 && !opts.contentMd5.equals(digest)) throw new S3UploadError('BadDigest', 'The Content-MD5 you specified did not match what we received.');
+      opts.verify?.({ size: shard.size, digest: shard.digest, md5: digest });
+    } catch (e) {
       await store.discard([shard]);
-      throw new S3UploadError('BadDigest', 'The Content-MD5 you specified did not match what we received.');
+      throw e;
     }
     await store.publish([shard], (shards) => this.shards.touch(space.userSpaceId, shards));
     await runTransaction(this.ds, `upload ${upload.upload_id} not found`, async (em) => {
