@@ -10,3 +10,4 @@ export * from './upload-form.js';
 
 export * from './block-maintenance.js';
 export * from './redundancy-report.js';
+export * from './s3-uploads.service.js';
