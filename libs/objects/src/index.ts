@@ -7,3 +7,5 @@ export * from './objects.module.js';
 export * from './objects.service.js';
 export * from './upload-form.js';
 
+export * from './s3-key.js';
+export * from './s3-objects.js';

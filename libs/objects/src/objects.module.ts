@@ -6,8 +6,9 @@ import { ObjectListing } from './listing.js';
 import { MultipartService } from './multipart.service.js';
 import { ObjectReader } from './object-reader.js';
 import { ObjectsService } from './objects.service.js';
+import { S3Objects } from './s3-objects.js';
 
-const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService];
+const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, S3Objects];
 
 @Module({ imports: [UserSpacesModule, PackagesModule], providers, exports: providers })
 export class ObjectsModule {}
