@@ -11,3 +11,5 @@ export * from './upload-form.js';
 export * from './block-maintenance.js';
 export * from './redundancy-report.js';
 export * from './s3-uploads.service.js';
+export * from './s3-key.js';
+export * from './s3-objects.js';

@@ -15,6 +15,8 @@ export interface StoredShard {
 /** A shard whose bytes are durable in the temp area, not yet under its content address. */
 export interface StagedShard extends StoredShard {
   tmpKey: string;
+  /** Raw MD5 of the content, when StageOptions.md5 asked for it. */
+  md5?: Buffer;
 }
 
 export interface StageOptions {
@@ -22,6 +24,8 @@ export interface StageOptions {
   signal?: AbortSignal;
   /** Sees every byte as it is hashed (the granule checksums of a `none` object's block). */
   onChunk?: (chunk: Buffer) => void;
+  /** Also compute the MD5 while streaming (S3 writes: their ETag). */
+  md5?: boolean;
 }
 
 /**
@@ -98,14 +102,14 @@ export class ShardStore {
   /** Streams `body` into the temp area, hashing it on the way (once). */
   async stage(body: Readable, opts: StageOptions = {}): Promise<StagedShard> {
     const tmpKey = `${this.ownTmpDir}/${randomUUID()}`;
-    const tap = new HashingTap(opts.maxSize, opts.onChunk);
+    const tap = new HashingTap(opts.maxSize, opts.onChunk, opts.md5);
     // body → tap → driver. The callback form of pipeline wires errors both ways (a client gone or the
     // size limit destroys the driver's input; a failed write destroys the body); the driver's promise
     // reports the first error and removes its partial file.
     pipeline(body, tap, () => undefined);
     await this.driver.write(tmpKey, tap, { signal: opts.signal, staging: true, exclusive: true });
     const digest = tap.digest();
-    return { fileHash: fullHash(digest), size: tap.size, digest, tmpKey };
+    return { fileHash: fullHash(digest), size: tap.size, digest, tmpKey, md5: tap.md5() };
   }
 
   /**
