@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, openSync, closeSync, fsyncSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { GranuleSummer, StripeLayout, codecFor } from '#redundancy';
+import { GranuleSummer, StripeLayout, erasureCodec } from '#redundancy';
 import { check, newPackage, type BenchContext, type TargetCheck } from '../context.js';
 import { log } from '../processes.js';
 import { latencySummary, mbPerSec, median, MiB, ratio, round } from '../stats.js';
@@ -135,7 +135,7 @@ function findShard(ctx: BenchContext, fileHash: string): string {
 /** Encodes the plain shard file into N block files, one per space, with their hashes and granule sums. */
 async function encodeInto(ctx: BenchContext, shardFile: string, size: number, spaceIds: number[]) {
   const layout = new StripeLayout(size, K, CHUNK);
-  const codec = codecFor(K, N);
+  const codec = erasureCodec(K, N);
   const tenant = path.join(ctx.env.dataDir, 'tenants', String(ctx.userID));
   const tmp = spaceIds.map((_, i) => {
     const dir = path.join(tenant, `ec-${i}`, '.jcs', 'shards', 'tmp');

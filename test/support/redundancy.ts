@@ -1,6 +1,6 @@
 import { createCipheriv } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { GranuleSummer, StripeLayout, codecFor, type StoredPolicy } from '#redundancy';
+import { GranuleSummer, StripeLayout, referenceCodec, type StoredPolicy } from '#redundancy';
 import { ShardRegistry, type ShardStore } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import type { TestGateway, Tenant } from './gateway.js';
@@ -32,7 +32,7 @@ export async function encodeBlocks(data: Buffer, p: StoredPolicy): Promise<Buffe
   if (p.type === 'rep') return Array.from({ length: p.repCount }, () => data);
   const layout = new StripeLayout(data.length, p.k, p.chunkSize);
   const blocks = Array.from({ length: p.n }, () => Buffer.alloc(layout.blockSize));
-  const codec = codecFor(p.k, p.n);
+  const codec = referenceCodec(p.k, p.n);
   for (let s = 0; s < layout.stripes; s++) {
     const chunks = Array.from({ length: p.k }, (_, i) => {
       const c = Buffer.alloc(p.chunkSize);

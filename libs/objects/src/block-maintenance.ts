@@ -12,7 +12,7 @@ import {
   NotEnoughBlocks,
   RedundancyJobs,
   StripeLayout,
-  codecFor,
+  erasureCodec,
   rebuildBlock,
   replicaRead,
   type BlockFault,
@@ -91,7 +91,7 @@ export class BlockMaintenance {
         const byIndex = new Map(good.map((g) => [g.index, g]));
         const sources = Array.from({ length: n }, (_, i) => (byIndex.has(i) ? ctx.source(byIndex.get(i)!) : undefined));
         const blockSize = new StripeLayout(object.size, r.k!, r.chunkSize!).blockSize;
-        bytes = () => rebuildBlock({ k: r.k!, n, blocks: sources, codec: codecFor(r.k!, n), onFault }, b.index, blockSize);
+        bytes = () => rebuildBlock({ k: r.k!, n, blocks: sources, codec: erasureCodec(r.k!, n), onFault }, b.index, blockSize);
       }
       if (!bytes) {
         this.log.warn({ objectId, index: b.index }, `a ${r.type} block has nothing to be rebuilt from`);

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { BlockFault, NotEnoughBlocks, ecRead, rebuildBlock, replicaRead, verifiedRange, type BlockSource } from './decoder.js';
 import { GranuleSummer, firstBadGranule, granuleSpan } from './granules.js';
 import { StripeLayout } from './layout.js';
-import { simpleCodec } from './read-codec.js';
+import { referenceCodec } from './codec/index.js';
 
 // Pure logic against a plain-buffer model: in-memory block sources (the only doubles here), fixed seeds.
 const SEED = { seed: 0x5eed, numRuns: 150 };
@@ -171,7 +171,7 @@ describe('erasure-coded reads', () => {
   async function encoded(size: number, k: number, n: number, chunk: number) {
     const layout = new StripeLayout(size, k, chunk);
     const data = bytes(size, size * 3 + k);
-    const codec = simpleCodec(k, n);
+    const codec = referenceCodec(k, n);
     const blocks = Array.from({ length: n }, () => Buffer.alloc(layout.blockSize));
     for (let s = 0; s < layout.stripes; s++) {
       const chunks = Array.from({ length: k }, (_, i) => {

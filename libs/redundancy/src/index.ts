@@ -5,6 +5,4 @@ export * from './jobs.js';
 export * from './codec/index.js';
 export * from './placement.js';
 export * from './encoder.js';
-export * from './codec-interim.js';
 export * from './decoder.js';
-export * from './read-codec.js';
