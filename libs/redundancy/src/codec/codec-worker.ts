@@ -1,7 +1,7 @@
 /**
  * Worker-thread side of the codec pool: receives {id, rows, nIn, nOut, length, input} (input: nIn
  * blocks back to back in a transferred ArrayBuffer), answers {id, output} (nOut blocks back to back,
- * transferred) or {id, error}. One job at a time per thread, each on the SIMD kernel.
+ * transferred, with the input handed back) or {id, error}. One job at a time per thread, each on the SIMD kernel.
  */
 import { parentPort } from 'node:worker_threads';
 import { SimdKernel } from './simd-kernel.js';
@@ -15,7 +15,8 @@ export interface CodecJob {
   input: ArrayBuffer;
 }
 
-export type CodecReply = { id: number; output: ArrayBuffer } | { id: number; error: string };
+/** The input comes back (transferred) with the answer so the pool can reuse it. */
+export type CodecReply = { id: number; output: ArrayBuffer; input: ArrayBuffer } | { id: number; error: string };
 
 if (parentPort) {
   const port = parentPort;
@@ -27,7 +28,7 @@ if (parentPort) {
       const output = new ArrayBuffer(nOut * length);
       const outputs = Array.from({ length: nOut }, (_, j) => new Uint8Array(output, j * length, length));
       kernel.multiply(job.rows, nIn, nOut, inputs, outputs, length);
-      port.postMessage({ id: job.id, output } satisfies CodecReply, [output]);
+      port.postMessage({ id: job.id, output, input: job.input } satisfies CodecReply, [output, job.input]);
     } catch (e) {
       port.postMessage({ id: job.id, error: e instanceof Error ? e.message : String(e) } satisfies CodecReply);
     }

@@ -10,9 +10,9 @@ function flatten(rows: Matrix): Uint8Array {
   return out;
 }
 
-/** Copies the blocks into one fresh ArrayBuffer: the caller keeps its Buffers, the copy is transferred. */
-function pack(blocks: Uint8Array[], length: number): ArrayBuffer {
-  const ab = new ArrayBuffer(blocks.length * length);
+/** Copies the blocks into one ArrayBuffer of the pool: the caller keeps its Buffers, the copy is transferred. */
+function pack(pool: CodecPool, blocks: Uint8Array[], length: number): ArrayBuffer {
+  const ab = pool.inputBuffer(blocks.length * length);
   const view = new Uint8Array(ab);
   blocks.forEach((b, i) => view.set(b, i * length));
   return ab;
@@ -45,7 +45,8 @@ export class PooledCodec implements ErasureCodec {
     const length = checkEncodeInput(this.k, data);
     const m = this.n - this.k;
     if (length === 0) return Array.from({ length: m }, () => Buffer.alloc(0));
-    const out = await this.pool().run(this.parityRows, this.k, m, length, pack(data, length));
+    const pool = this.pool();
+    const out = await pool.run(this.parityRows, this.k, m, length, pack(pool, data, length));
     return unpack(out, m, length);
   }
 
@@ -57,8 +58,9 @@ export class PooledCodec implements ErasureCodec {
       if (length === 0) outs = missing.map(() => Buffer.alloc(0));
       else {
         const rows = this.decodeRows(use, missing);
-        const input = pack(use.map((i) => shards[i] as Buffer), length);
-        outs = unpack(await this.pool().run(rows, this.k, missing.length, length, input), missing.length, length);
+        const pool = this.pool();
+        const input = pack(pool, use.map((i) => shards[i] as Buffer), length);
+        outs = unpack(await pool.run(rows, this.k, missing.length, length, input), missing.length, length);
       }
       missing.forEach((w, j) => rebuilt.set(w, outs[j]));
     }

@@ -23,6 +23,11 @@ export class CodecPool {
   private readonly slots: Slot[] = [];
   private nextId = 1;
   private readonly workerUrl = new URL('./codec-worker.js', import.meta.url);
+  /**
+   * Input buffers handed back by the workers, by size: a fresh multi-MiB ArrayBuffer costs more
+   * (zeroing, page faults) than the encoding itself. At most FREE_PER_SIZE kept per size.
+   */
+  private readonly free = new Map<number, ArrayBuffer[]>();
 
   constructor(readonly size: number) {
     if (!Number.isInteger(size) || size < 1) throw new Error(`codec pool: size must be a positive integer, got ${size}`);
@@ -42,6 +47,21 @@ export class CodecPool {
         reject(e instanceof Error ? e : new Error(String(e)));
       }
     });
+  }
+
+  /** An ArrayBuffer of `bytes` to pack a job's input into (contents undefined: every byte gets overwritten). */
+  inputBuffer(bytes: number): ArrayBuffer {
+    return this.free.get(bytes)?.pop() ?? new ArrayBuffer(bytes);
+  }
+
+  private recycle(ab: ArrayBuffer): void {
+    let list = this.free.get(ab.byteLength);
+    if (!list) {
+      if (this.free.size >= FREE_SIZES) this.free.delete(this.free.keys().next().value as number);
+      list = [];
+      this.free.set(ab.byteLength, list);
+    }
+    if (list.length < FREE_PER_SIZE) list.push(ab);
   }
 
   /** Terminates every worker; jobs in flight are rejected. */
@@ -72,7 +92,10 @@ export class CodecPool {
       const p = this.settle(slot, reply.id);
       if (!p) return;
       if ('error' in reply) p.reject(new Error(`erasure codec: ${reply.error}`));
-      else p.resolve(reply.output);
+      else {
+        this.recycle(reply.input);
+        p.resolve(reply.output);
+      }
     });
     const die = (e: Error) => {
       const i = this.slots.indexOf(slot);
@@ -108,6 +131,9 @@ export class CodecPool {
     return this.slots.map((s) => s.worker);
   }
 }
+
+const FREE_PER_SIZE = 4;
+const FREE_SIZES = 4;
 
 let shared: CodecPool | undefined;
 let sharedSize: number | undefined;
