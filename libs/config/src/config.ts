@@ -87,6 +87,8 @@ export const configSchema = z.object({
   JCS_SYNC_RETRY_ATTEMPTS: z.coerce.number().int().positive().default(3),
   /** Space syncer: backoff before the first retry, doubled for each further one. */
   JCS_SYNC_RETRY_BASE_MS: z.coerce.number().int().nonnegative().default(500),
+  /** Erasure codec: worker threads of the encode/rebuild pool. Absent: os.availableParallelism(). */
+  JCS_CODEC_THREADS: z.coerce.number().int().min(1).max(256).optional(),
 });
 
 export type AppConfig = Omit<z.infer<typeof configSchema>, 'JCS_MASTER_KEY' | 'JCS_LOCAL_ROOTS'> & {
