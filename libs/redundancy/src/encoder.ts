@@ -115,7 +115,8 @@ export class BlockEncoder extends Writable {
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    for (const o of this.outputs) o.destroy(err ?? new Error('the object stream ended early'));
+    // After 'finish' (autoDestroy) the outputs have ended and are still draining to their spaces.
+    if (err || !this.blocks) for (const o of this.outputs) o.destroy(err ?? new Error('the object stream ended early'));
     cb(err);
   }
 
