@@ -244,4 +244,46 @@ describe('redundancy: write path, placement, quotas, block map', () => {
     stored.forEach((s) => expect(Number(s.s)).toBeLessThanOrEqual(limit));
     expect(Number((await gw.sql('SELECT count(*) AS n FROM objects WHERE package_id = $1', [pkg]))[0].n)).toBe(ok.length);
   });
+
+  it('a policy change converts existing objects: redundancyStatus goes pending → conforming, the bytes stay', async () => {
+    const pkg = await newPackage(a);
+    const files = Array.from({ length: 5 }, (_, i) => [`c/${i}.bin`, randomBytes(50_000 + i * 7919)] as [string, Buffer]);
+    const up = (await uploadFiles(a, pkg, files)).body.data.uploadeds;
+    const ec = { type: 'ec', k: 2, n: 3, chunkSize: 4096 };
+    expect((await a.client.post('/v1/package/setRedundancy', { packageID: pkg, redundancy: ec })).body.data.package.redundancy).toEqual(ec);
+    const status = async () => (await a.client.get('/v1/package/redundancyStatus', { packageID: pkg })).body.data;
+    expect(await status()).toEqual({ conforming: 0, pending: 5, degraded: 0, failed: 0 });
+    const { ObjectConverter } = await import('#objects');
+    const converter = gw.app.get(ObjectConverter);
+    expect(await converter.sweep()).toBeGreaterThanOrEqual(1);
+    expect(await converter.convertPackage(a.userID, pkg)).toEqual({ converted: 5, failed: 0 });
+    expect(await status()).toEqual({ conforming: 5, pending: 0, degraded: 0, failed: 0 });
+    // Idempotent: a second run finds nothing to do.
+    expect(await converter.convertPackage(a.userID, pkg)).toEqual({ converted: 0, failed: 0 });
+    for (const [i, o] of up.entries()) {
+      const view = (await blocksOf(o.objectID)).data;
+      expect(view.redundancy).toEqual(ec);
+      expect(view.blocks).toHaveLength(3);
+      const data = files[i]![1];
+      const layout = new StripeLayout(data.length, 2, 4096);
+      const b0 = readFileSync(blockFile(view.blocks[0].fileHash));
+      const b1 = readFileSync(blockFile(view.blocks[1].fileHash));
+      const joined = Buffer.alloc(layout.stripes * layout.stripeBytes);
+      for (let s = 0; s < layout.stripes; s++) {
+        b0.copy(joined, s * layout.stripeBytes, s * 4096, (s + 1) * 4096);
+        b1.copy(joined, s * layout.stripeBytes + 4096, s * 4096, (s + 1) * 4096);
+      }
+      expect(joined.subarray(0, data.length).equals(data)).toBe(true);
+      const [row] = await gw.sql('SELECT file_hash, update_time FROM objects WHERE object_id = $1', [o.objectID]);
+      expect(row.file_hash).toBe(o.fileHash);
+    }
+    // An object overwritten since converts from its new version (the conversion reads what is there now).
+    const back = { type: 'rep', repCount: 2 };
+    await a.client.post('/v1/package/setRedundancy', { packageID: pkg, redundancy: back });
+    const fresh = randomBytes(1234);
+    const over = (await uploadFiles(a, pkg, [['c/0.bin', fresh]], { redundancy: { type: 'none' } })).body.data.uploadeds[0];
+    expect(over.objectID).toBe(up[0].objectID);
+    expect(await converter.convertObject(a.userID, over.objectID)).toBe('converted');
+    expect((await download(a, { objectID: over.objectID })).bytes.equals(fresh)).toBe(true);
+  });
 });

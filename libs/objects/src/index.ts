@@ -9,3 +9,4 @@ export * from './objects.service.js';
 export * from './upload-form.js';
 
 export * from './redundancy-report.js';
+export * from './object-converter.js';

@@ -8,8 +8,9 @@ import { ObjectReader } from './object-reader.js';
 import { ObjectsService } from './objects.service.js';
 import { BlockWriter } from './block-writer.js';
 import { RedundancyReport } from './redundancy-report.js';
+import { ObjectConverter } from './object-converter.js';
 
-const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, BlockWriter, RedundancyReport];
+const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, BlockWriter, RedundancyReport, ObjectConverter];
 
 @Module({ imports: [UserSpacesModule, PackagesModule], providers, exports: providers })
 export class ObjectsModule {}
