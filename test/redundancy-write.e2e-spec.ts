@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { StripeLayout, interimErasureCodec } from '#redundancy';
+import { StripeLayout, referenceCodec } from '#redundancy';
 import { filesUnder } from './support/contract.js';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { multipartBody } from './support/multipart.js';
@@ -83,11 +83,11 @@ describe('redundancy: write path, placement, quotas, block map', () => {
       const layout = new StripeLayout(data.length, k, chunkSize);
       files.forEach((f: Buffer) => expect(f.length).toBe(layout.blockSize));
       const padded = Buffer.concat([data, Buffer.alloc(layout.stripes * layout.stripeBytes - data.length)]);
-      const codec = interimErasureCodec(k, n);
+      const codec = referenceCodec(k, n);
       for (let s = 0; s < layout.stripes; s++) {
         const chunks = Array.from({ length: k }, (_, i) => padded.subarray(s * layout.stripeBytes + i * chunkSize, s * layout.stripeBytes + (i + 1) * chunkSize));
         chunks.forEach((c, i) => expect(files[i].subarray(s * chunkSize, (s + 1) * chunkSize).equals(c)).toBe(true));
-        const parity = codec.encode(chunks);
+        const parity = await codec.encode(chunks);
         parity.forEach((p, j) => expect(files[k + j].subarray(s * chunkSize, (s + 1) * chunkSize).equals(p)).toBe(true));
       }
       expect(view.data.toleratedSpaceLosses).toBe(n - k);

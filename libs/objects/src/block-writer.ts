@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { operationFailed } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import type { UserSpaceEntity } from '#db';
-import { BlockEncoder, interimErasureCodec, placeBlocks, writeQuorum, type ParityCodec, type StoredPolicy } from '#redundancy';
+import { BlockEncoder, erasureCodec, placeBlocks, writeQuorum, type ParityCodec, type StoredPolicy } from '#redundancy';
 import { ShardRegistry, fullHash, type ShardStore, type StagedShard } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import type { NewBlock } from './objects.service.js';
@@ -62,7 +62,7 @@ export class BlockWriter {
   }
 
   codecFor(k: number, n: number): ParityCodec {
-    return interimErasureCodec(k, n);
+    return erasureCodec(k, n);
   }
 
   /**

@@ -4,4 +4,4 @@ export * from './policy.js';
 export * from './jobs.js';
 export * from './placement.js';
 export * from './encoder.js';
-export * from './codec-interim.js';
+export * from './codec/index.js';
