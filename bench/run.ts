@@ -10,6 +10,7 @@ import { peakOf, RssMonitor, rssMiB } from './rss.js';
 import { runBigObject } from './scenarios/big-object.js';
 import { runListing } from './scenarios/listing.js';
 import { runRanged } from './scenarios/ranged.js';
+import { runRedundantRead } from './scenarios/redundant-read.js';
 import { runRequestCost } from './scenarios/request-cost.js';
 import { runS3Space } from './scenarios/s3-space.js';
 import { runSmallObjects } from './scenarios/small-objects.js';
@@ -43,7 +44,7 @@ function gitInfo() {
 }
 
 /** The scenarios, in the order they run; `ranged` reads the big object, so it brings `bigObject` along. */
-const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space', 'requestCost', 'syncer'] as const;
+const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space', 'requestCost', 'syncer', 'redundantRead'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** BENCH_ONLY=a,b: only those scenarios (and what they depend on); unset: all of them. */
@@ -67,6 +68,7 @@ const SCENARIO_OF_FIGURE: Record<string, Scenario> = {
   s3Space: 's3Space',
   requestCost: 'requestCost',
   syncer: 'syncer',
+  redundantRead: 'redundantRead',
 };
 
 /** Issue 8's targets, all listed in every run (a scenario left out by BENCH_ONLY shows `ran: false`). */
@@ -160,10 +162,11 @@ async function main(): Promise<void> {
     const syncer = only.has('syncer')
       ? await withRss(c, 'syncer', () => runSyncer(c, { files: num('BENCH_SYNC_FILES', 10_000), bigBytes: num('BENCH_SYNC_BIG_MIB', 1024) * MiB, rssFiles: num('BENCH_SYNC_RSS_FILES', 100_000) }))
       : undefined;
+    const redundantRead = only.has('redundantRead') ? await withRss(c, 'redundantRead', () => runRedundantRead(c, num('BENCH_EC_RANGED', 500))) : undefined;
     const gatewayRssAfterMiB = rssMiB(ctx.gateway.pid);
     const measuredSeconds = round((performance.now() - t0) / 1000, 1);
 
-    const ranScenarios = [big, ranged, small, listing, s3Space, requestCost, syncer].filter((s) => s !== undefined);
+    const ranScenarios = [big, ranged, small, listing, s3Space, requestCost, syncer, redundantRead].filter((s) => s !== undefined);
     const checks: TargetCheck[] = ranScenarios.flatMap((s) => s.targets);
     const peakRssMiB = Math.max(...ranScenarios.map((s) => s.peakRssMiB));
     const rssOverall = check('peakRssMiB', peakRssMiB, '<=', 200, 8);
@@ -216,6 +219,7 @@ async function main(): Promise<void> {
         s3Space: s3Space?.result,
         requestCost: requestCost?.result,
         syncer: syncer?.result,
+        redundantRead: redundantRead?.result,
         gatewayRssMiB: { idleAfterStart: gatewayIdleRssMiB, afterScenarios: gatewayRssAfterMiB },
         baselineIdleRssMiB,
       },

@@ -52,6 +52,10 @@ export const configSchema = z.object({
   JCS_GC_INTERVAL_SECONDS: z.coerce.number().int().positive().default(600),
   /** An unreferenced shard is removed only once it has been unreferenced ("doomed") this long: reads in flight finish first. */
   JCS_GC_READ_GRACE_SECONDS: seconds(300),
+  /** Scrub (issue 9 §6): bytes per second the worker reads to verify blocks; 0 = no scrub. */
+  JCS_SCRUB_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(32 * 1024 * 1024),
+  /** Scrub: every block is verified again once its last check is this old; also how often a scrub pass starts. 0 = no scrub. */
+  JCS_SCRUB_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(7 * 86400),
   /** Temp files of a live gateway process older than this are swept (a crashed process's at once). */
   JCS_GC_TEMP_GRACE_SECONDS: seconds(86400),
   /** A process whose heartbeat is older than this counts as gone: its temp files are swept. */

@@ -8,5 +8,6 @@ export * from './objects.module.js';
 export * from './objects.service.js';
 export * from './upload-form.js';
 
+export * from './block-maintenance.js';
 export * from './redundancy-report.js';
 export * from './object-converter.js';

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { InstanceHeartbeat, ShardRegistry } from '#shard-store';
 import { PackagesModule } from '#packages';
 import { UserSpacesModule } from '#user-spaces';
+import { BlockMaintenance } from './block-maintenance.js';
 import { ObjectListing } from './listing.js';
 import { MultipartService } from './multipart.service.js';
 import { ObjectReader } from './object-reader.js';
@@ -10,7 +11,7 @@ import { BlockWriter } from './block-writer.js';
 import { RedundancyReport } from './redundancy-report.js';
 import { ObjectConverter } from './object-converter.js';
 
-const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, BlockWriter, RedundancyReport, ObjectConverter];
+const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, BlockWriter, BlockMaintenance, RedundancyReport, ObjectConverter];
 
 @Module({ imports: [UserSpacesModule, PackagesModule], providers, exports: providers })
 export class ObjectsModule {}

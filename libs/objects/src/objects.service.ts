@@ -11,6 +11,7 @@ import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { GranuleSummer, RedundancyJobs, parsePolicy, resolvePolicy, samePolicy, type RedundancyPolicy, type StoredPolicy } from '#redundancy';
 import { BlockWriter, type BlockTargets, type WrittenObject } from './block-writer.js';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
+import type { ReadBlock } from './object-reader.js';
 import { COMMIT_OBJECTS, LIST_EXACT, PACKAGE_EXISTS, READ_BY_ID, READ_BY_PATH, SHARD_GONE } from './statements.js';
 import { pathFromFilename, readUploadForm, type UploadRequest } from './upload-form.js';
 
@@ -463,7 +464,7 @@ export class ObjectsService {
 }
 
 const WITH_BLOCKS = `SELECT o.*, COALESCE(json_agg(json_build_object('index', b.index, 'userSpaceId', b.user_space_id,
-    'fileHash', b.file_hash, 'size', b.size, 'state', b.state, 'checkedAt', b.checked_at, 'granuleSize', b.granule_size,
+    'fileHash', b.file_hash, 'size', b.size, 'state', b.state, 'checkedAt', b.checked_at, 'granuleSize', b.granule_size, 'hasSums', b.granule_sums IS NOT NULL,
     'granuleSums', encode(b.granule_sums, 'base64')) ORDER BY b.index, b.user_space_id) FILTER (WHERE b.object_id IS NOT NULL), '[]') AS blocks_json
   FROM objects o LEFT JOIN object_blocks b ON b.object_id = o.object_id`;
 
@@ -479,7 +480,9 @@ function withBlocksFromRow(row: Record<string, any>): { object: ObjectEntity; bl
     checkedAt: b.checkedAt ? new Date(String(b.checkedAt)) : null,
     granuleSize: b.granuleSize === null || b.granuleSize === undefined ? null : Number(b.granuleSize),
     granuleSums: typeof b.granuleSums === 'string' ? Buffer.from(b.granuleSums, 'base64') : null,
-  })) as ObjectBlockEntity[];
+    // Sums too large to come with the row are fetched by the reader for the granules it needs.
+    hasSums: b.hasSums === true || typeof b.granuleSums === 'string',
+  })) as Array<ObjectBlockEntity & ReadBlock>;
   return { object, blocks };
 }
 

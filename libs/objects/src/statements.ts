@@ -32,10 +32,17 @@ export const SHARD_GONE = 'JC001';
  * headers and the bytes of a download are of one version, and the spaces need no second trip (the
  * driver cache is keyed by the space's revision, which the row carries).
  */
+/**
+ * Granule sums up to this many bytes (1024 granules: a 64 MiB block at 64 KiB granules) come with the
+ * object; larger ones are fetched by the reader for just the granules a read touches (a 4 KiB read
+ * of a 1 GiB object does not pull every block's sums).
+ */
+const INLINE_SUMS_BYTES = 4096;
+
 const FOR_READ = `SELECT ${OBJECT_COLUMNS},
     (SELECT COALESCE(json_agg(json_build_object('index', b.index, 'userSpaceId', b.user_space_id, 'fileHash', b.file_hash, 'size', b.size,
-                                                'state', b.state, 'checkedAt', b.checked_at, 'granuleSize', b.granule_size,
-                                                'granuleSums', encode(b.granule_sums, 'base64'))
+                                                'state', b.state, 'checkedAt', b.checked_at, 'granuleSize', b.granule_size, 'hasSums', b.granule_sums IS NOT NULL,
+                                                'granuleSums', CASE WHEN octet_length(b.granule_sums) <= ${INLINE_SUMS_BYTES} THEN encode(b.granule_sums, 'base64') END)
                               ORDER BY b.index, b.user_space_id), '[]')
      FROM object_blocks b WHERE b.object_id = o.object_id) AS blocks_json,
     (SELECT COALESCE(json_agg(us), '[]') FROM user_spaces us

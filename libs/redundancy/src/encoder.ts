@@ -115,7 +115,8 @@ export class BlockEncoder extends Writable {
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    // After 'finish' (autoDestroy) the outputs have ended and are still draining to their spaces.
+    // After a normal finish (autoDestroy) the outputs are ended and may still hold bytes their
+    // consumers have not read: only a failure or an early end destroys them.
     if (err || !this.blocks) for (const o of this.outputs) o.destroy(err ?? new Error('the object stream ended early'));
     cb(err);
   }

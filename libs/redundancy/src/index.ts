@@ -5,3 +5,5 @@ export * from './jobs.js';
 export * from './placement.js';
 export * from './encoder.js';
 export * from './codec/index.js';
+export * from './decoder.js';
+export * from './read-codec.js';

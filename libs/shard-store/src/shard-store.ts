@@ -37,6 +37,12 @@ export type BeforePublish = (shards: Array<{ fileHash: string; size: number }>) 
  */
 export const PROCESS_INSTANCE_ID = randomBytes(12).toString('hex');
 
+/**
+ * Bytes this process has read from shard stores (every driver, every space): reads, scrubs and
+ * repairs. Tests read it in-process to check read amplification against the bound of issue 9 §5.
+ */
+export const shardReads = { bytes: 0 };
+
 /** Moves at once when publishing a batch: parallel renames let the filesystem batch their flushes. */
 const PUBLISH_CONCURRENCY = 8;
 
@@ -161,13 +167,22 @@ export class ShardStore {
   }
 
   /** The shard's bytes (or a range of them); call `check` first to fail before the first byte. */
-  open(fileHash: string, range?: ByteRange): Promise<Readable> {
-    return this.driver.createReadStream(this.blockKey(fileHash), range);
+  async open(fileHash: string, range?: ByteRange): Promise<Readable> {
+    const stream = await this.driver.createReadStream(this.blockKey(fileHash), range);
+    // Counted where the bytes are consumed ('data' listeners would switch the stream to flowing mode).
+    const push = stream.push.bind(stream);
+    stream.push = (chunk: unknown, encoding?: BufferEncoding) => {
+      if (chunk && typeof (chunk as Buffer).length === 'number') shardReads.bytes += (chunk as Buffer).length;
+      return push(chunk, encoding);
+    };
+    return stream;
   }
 
   /** A small shard's bytes (or a range of them) in memory, its size checked first (see StorageDriver.readBytes). */
-  readBytes(fileHash: string, expectedSize: number, range?: ByteRange): Promise<Buffer> {
-    return this.driver.readBytes(this.blockKey(fileHash), { expectedSize, range });
+  async readBytes(fileHash: string, expectedSize: number, range?: ByteRange): Promise<Buffer> {
+    const bytes = await this.driver.readBytes(this.blockKey(fileHash), { expectedSize, range });
+    shardReads.bytes += bytes.length;
+    return bytes;
   }
 
   async remove(fileHash: string): Promise<void> {
