@@ -92,8 +92,10 @@ describe('redundancy: write path, placement, quotas, block map', () => {
       }
       expect(view.data.toleratedSpaceLosses).toBe(n - k);
     }
-    // rep and none read back through today's reader.
-    if (policy.type === 'rep') expect((await download(a, { objectID: obj.objectID })).bytes.equals(data)).toBe(true);
+    // Read after write, whole and ranged (across a chunk boundary).
+    expect((await download(a, { objectID: obj.objectID })).bytes.equals(data)).toBe(true);
+    const ranged = await download(a, { objectID: obj.objectID, offset: 4000, length: 70_000 });
+    expect(ranged.bytes.equals(data.subarray(4000, 74_000))).toBe(true);
   });
 
   it('none objects get granule sums; the block map of a foreign or unknown object is DataNotFound', async () => {
@@ -191,6 +193,7 @@ describe('redundancy: write path, placement, quotas, block map', () => {
       const view = (await blocksOf(res.body.data.uploadeds[0].objectID)).data;
       expect(view.blocks.filter((b: any) => b.state === 'missing').map((b: any) => b.userSpaceID)).toEqual([spaces[0]]);
       expect(view.toleratedSpaceLosses).toBe(1);
+      expect((await download(a, { objectID: res.body.data.uploadeds[0].objectID })).bytes.equals(data)).toBe(true);
       const { RedundancyJobs } = await import('#redundancy');
       const queued = await gw.app.get(RedundancyJobs).repairs.getJob(`repair-${res.body.data.uploadeds[0].objectID}`);
       expect(queued?.data).toEqual({ userId: a.userID, objectId: res.body.data.uploadeds[0].objectID });
