@@ -11,6 +11,7 @@ import { runBigObject } from './scenarios/big-object.js';
 import { runListing } from './scenarios/listing.js';
 import { runRanged } from './scenarios/ranged.js';
 import { runRedundantRead } from './scenarios/redundant-read.js';
+import { runRedundantWrite } from './scenarios/redundant-write.js';
 import { runRequestCost } from './scenarios/request-cost.js';
 import { runS3Space } from './scenarios/s3-space.js';
 import { runSmallObjects } from './scenarios/small-objects.js';
@@ -44,7 +45,7 @@ function gitInfo() {
 }
 
 /** The scenarios, in the order they run; `ranged` reads the big object, so it brings `bigObject` along. */
-const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space', 'requestCost', 'syncer', 'redundantRead'] as const;
+const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space', 'requestCost', 'syncer', 'redundantRead', 'redundantWrite'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** BENCH_ONLY=a,b: only those scenarios (and what they depend on); unset: all of them. */
@@ -69,6 +70,7 @@ const SCENARIO_OF_FIGURE: Record<string, Scenario> = {
   requestCost: 'requestCost',
   syncer: 'syncer',
   redundantRead: 'redundantRead',
+  redundantWrite: 'redundantWrite',
 };
 
 /** Issue 8's targets, all listed in every run (a scenario left out by BENCH_ONLY shows `ran: false`). */
@@ -163,10 +165,13 @@ async function main(): Promise<void> {
       ? await withRss(c, 'syncer', () => runSyncer(c, { files: num('BENCH_SYNC_FILES', 10_000), bigBytes: num('BENCH_SYNC_BIG_MIB', 1024) * MiB, rssFiles: num('BENCH_SYNC_RSS_FILES', 100_000) }))
       : undefined;
     const redundantRead = only.has('redundantRead') ? await withRss(c, 'redundantRead', () => runRedundantRead(c, num('BENCH_EC_RANGED', 500))) : undefined;
+    const redundantWrite = only.has('redundantWrite')
+      ? await withRss(c, 'redundantWrite', () => runRedundantWrite(c, num('BENCH_EC_PARALLEL_MIB', 128) * MiB))
+      : undefined;
     const gatewayRssAfterMiB = rssMiB(ctx.gateway.pid);
     const measuredSeconds = round((performance.now() - t0) / 1000, 1);
 
-    const ranScenarios = [big, ranged, small, listing, s3Space, requestCost, syncer, redundantRead].filter((s) => s !== undefined);
+    const ranScenarios = [big, ranged, small, listing, s3Space, requestCost, syncer, redundantRead, redundantWrite].filter((s) => s !== undefined);
     const checks: TargetCheck[] = ranScenarios.flatMap((s) => s.targets);
     const peakRssMiB = Math.max(...ranScenarios.map((s) => s.peakRssMiB));
     const rssOverall = check('peakRssMiB', peakRssMiB, '<=', 200, 8);
@@ -220,6 +225,7 @@ async function main(): Promise<void> {
         requestCost: requestCost?.result,
         syncer: syncer?.result,
         redundantRead: redundantRead?.result,
+        redundantWrite: redundantWrite?.result,
         gatewayRssMiB: { idleAfterStart: gatewayIdleRssMiB, afterScenarios: gatewayRssAfterMiB },
         baselineIdleRssMiB,
       },
