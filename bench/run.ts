@@ -12,6 +12,7 @@ import { runCodec } from './scenarios/codec.js';
 import { runListing } from './scenarios/listing.js';
 import { runRanged } from './scenarios/ranged.js';
 import { runRedundantRead } from './scenarios/redundant-read.js';
+import { runRedundantWrite } from './scenarios/redundant-write.js';
 import { runRequestCost } from './scenarios/request-cost.js';
 import { runS3Space } from './scenarios/s3-space.js';
 import { runSmallObjects } from './scenarios/small-objects.js';
@@ -45,7 +46,7 @@ function gitInfo() {
 }
 
 /** The scenarios, in the order they run; `ranged` reads the big object, so it brings `bigObject` along. */
-const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space', 'requestCost', 'syncer', 'redundantRead', 'codec'] as const;
+const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space', 'requestCost', 'syncer', 'redundantRead', 'redundantWrite', 'codec'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** BENCH_ONLY=a,b: only those scenarios (and what they depend on); unset: all of them. */
@@ -71,6 +72,7 @@ const SCENARIO_OF_FIGURE: Record<string, Scenario> = {
   syncer: 'syncer',
   redundantRead: 'redundantRead',
   codec: 'codec',
+  redundantWrite: 'redundantWrite',
 };
 
 /** Issue 8's targets, all listed in every run (a scenario left out by BENCH_ONLY shows `ran: false`). */
@@ -167,10 +169,13 @@ async function main(): Promise<void> {
     const redundantRead = only.has('redundantRead') ? await withRss(c, 'redundantRead', () => runRedundantRead(c, num('BENCH_EC_RANGED', 500))) : undefined;
     // In the bench process, no server involved: the gateway's codec kernel and worker pool (issue 9).
     const codec = only.has('codec') ? await runCodec() : undefined;
+    const redundantWrite = only.has('redundantWrite')
+      ? await withRss(c, 'redundantWrite', () => runRedundantWrite(c, num('BENCH_EC_PARALLEL_MIB', 128) * MiB))
+      : undefined;
     const gatewayRssAfterMiB = rssMiB(ctx.gateway.pid);
     const measuredSeconds = round((performance.now() - t0) / 1000, 1);
 
-    const ranScenarios = [big, ranged, small, listing, s3Space, requestCost, syncer, redundantRead].filter((s) => s !== undefined);
+    const ranScenarios = [big, ranged, small, listing, s3Space, requestCost, syncer, redundantRead, redundantWrite].filter((s) => s !== undefined);
     const checks: TargetCheck[] = ranScenarios.flatMap((s) => s.targets);
     const peakRssMiB = Math.max(...ranScenarios.map((s) => s.peakRssMiB));
     const rssOverall = check('peakRssMiB', peakRssMiB, '<=', 200, 8);
@@ -225,6 +230,7 @@ async function main(): Promise<void> {
         syncer: syncer?.result,
         redundantRead: redundantRead?.result,
         codec: codec?.result,
+        redundantWrite: redundantWrite?.result,
         gatewayRssMiB: { idleAfterStart: gatewayIdleRssMiB, afterScenarios: gatewayRssAfterMiB },
         baselineIdleRssMiB,
       },

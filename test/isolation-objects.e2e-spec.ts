@@ -65,6 +65,7 @@ describe('tenant isolation: objects', () => {
 
   it('download and downloadByPath of A’s objects', async () => {
     await expectSameAsMissing((id) => asAnswer(download(b, { objectID: id })), idOf('doc/one'), NOT_FOUND);
+    await expectSameAsMissing((id) => b.client.get('/v1/object/blocks', { objectID: id }), idOf('doc/one'), NOT_FOUND);
     await expectSameAsMissing((id) => asAnswer(download(b, { objectID: id, offset: 1, length: 2 })), idOf('three'), NOT_FOUND);
     await expectSameAsMissing((id) => asAnswer(download(b, { objectID: id }, { range: 'bytes=0-9' })), idOf('three'), NOT_FOUND);
     await expectSameAsMissing((id) => asAnswer(download(b, { packageID: id, path: 'doc/one' }, {}, 'downloadByPath')), pkgA, NOT_FOUND);

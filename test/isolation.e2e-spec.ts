@@ -68,6 +68,11 @@ describe('tenant isolation: buckets and packages', () => {
     await expectSameAsMissing((id) => b.client.post('/v1/package/delete', { packageID: id }), packageA.packageID);
   });
 
+  it('package/setRedundancy and redundancyStatus with A’s packageID', async () => {
+    await expectSameAsMissing((id) => b.client.post('/v1/package/setRedundancy', { packageID: id, redundancy: { type: 'rep', repCount: 2 } }), packageA.packageID);
+    await expectSameAsMissing((id) => b.client.get('/v1/package/redundancyStatus', { packageID: id }), packageA.packageID);
+  });
+
   it('A’s bucket and package are unchanged afterwards', async () => {
     expect((await a.client.get('/v1/bucket/listAll')).body.data.buckets).toEqual([bucketA]);
     expect((await a.client.get('/v1/package/listBucketPackages', { bucketID: bucketA.bucketID })).body.data.packages).toEqual([packageA]);

@@ -309,6 +309,24 @@ interface FormRoute {
 }
 type Route = JsonRoute | QueryRoute | FormRoute;
 
+/** Redundancy policies (ours): valid ones, near misses and anything. */
+const policyArb: fc.Arbitrary<JNode> = fc.oneof(
+  fc
+    .constantFrom(
+      'null',
+      '{"type":"none"}',
+      '{"type":"rep","repCount":2}',
+      '{"type":"ec","k":2,"n":3,"chunkSize":4096}',
+      '{"type":"auto","threshold":1000,"small":{"type":"rep","repCount":2},"large":{"type":"ec","k":2,"n":3,"chunkSize":64}}',
+      '{"type":"ec","k":3,"n":3,"chunkSize":64}',
+      '{"type":"ec","k":2,"n":3,"chunkSize":65}',
+      '{"type":"auto","threshold":1,"small":{"type":"auto"},"large":{"type":"none"}}',
+      '{"type":"rep","repCount":1e400}',
+    )
+    .map(lit),
+  wildJson,
+);
+
 const qWild: fc.Arbitrary<string | Uint8Array> = fc.oneof(
   nastyString.filter((s) => !/[\ud800-\udfff]/.test(s)),
   badBytes,
@@ -329,11 +347,14 @@ export function routes(ctx: RouteContext): Route[] {
     { kind: 'query', path: '/v1/bucket/getByName', params: [['name', qStr(ids.bucketNames)]] },
     { kind: 'query', path: '/v1/bucket/listAll', params: [] },
     { kind: 'json', path: '/v1/bucket/delete', body: bodyOf([['bucketID', id(ids.buckets)]]) },
-    { kind: 'json', path: '/v1/package/create', body: bodyOf([['bucketID', id(ids.buckets)], ['name', nameArb]]) },
+    { kind: 'json', path: '/v1/package/create', body: bodyOf([['bucketID', id(ids.buckets)], ['name', nameArb], ['redundancy', policyArb]]) },
+    { kind: 'json', path: '/v1/package/setRedundancy', body: bodyOf([['packageID', id(ids.packages)], ['redundancy', policyArb]]) },
+    { kind: 'query', path: '/v1/package/redundancyStatus', params: [['packageID', qId(ids.packages)]] },
+    { kind: 'query', path: '/v1/object/blocks', params: [['objectID', qId(ids.objects)]] },
     { kind: 'query', path: '/v1/package/getByFullName', params: [['bucketName', qStr(ids.bucketNames)], ['packageName', qStr(['pkg', 'pkg2'])]] },
     { kind: 'query', path: '/v1/package/listBucketPackages', params: [['bucketID', qId(ids.buckets)]] },
     { kind: 'json', path: '/v1/package/delete', body: bodyOf([['packageID', id(ids.packages)]]) },
-    { kind: 'form', path: '/v1/object/upload', fileField: 'files', info: bodyOf([['packageID', id(ids.packages)], ['affinity', id(ids.userSpaces)]]) },
+    { kind: 'form', path: '/v1/object/upload', fileField: 'files', info: bodyOf([['packageID', id(ids.packages)], ['affinity', id(ids.userSpaces)], ['redundancy', policyArb]]) },
     { kind: 'query', path: '/v1/object/download', range: true, params: [['objectID', qId(ids.objects)], ['offset', qInt], ['length', qInt]] },
     { kind: 'query', path: '/v1/object/downloadByPath', range: true, params: [['packageID', qId(ids.packages)], ['path', qStr(ids.paths)], ['offset', qInt], ['length', qInt]] },
     {

@@ -8,7 +8,8 @@ import { GarbageCollectorModule } from '#garbage-collector';
 import { SpaceSyncerModule } from '#space-syncer';
 import { GC_QUEUE, GcProcessor, GcSchedule } from './gc/gc.processor.js';
 import { SyncWorker } from './sync/sync.worker.js';
-import { REPAIR_QUEUE, SCRUB_QUEUE } from '#redundancy';
+import { CONVERT_QUEUE, REPAIR_QUEUE, SCRUB_QUEUE } from '#redundancy';
+import { ConvertProcessor, ConvertSchedule } from './redundancy/convert.processor.js';
 import { RepairProcessor, ScrubProcessor, ScrubSchedule } from './redundancy/redundancy.processors.js';
 
 /** The BullMQ side: background jobs (garbage collection, sync runs) and their schedules. */
@@ -22,12 +23,12 @@ export class WorkerModule {
         LoggerModule.forRoot({ pinoHttp: { level: config.LOG_LEVEL, base: { process: 'worker' } } }),
         CoreModule.forRoot(config, masterKey),
         BullModule.forRoot({ connection: { url: config.REDIS_URL, maxRetriesPerRequest: null }, prefix: config.JCS_QUEUE_PREFIX }),
-        BullModule.registerQueue({ name: GC_QUEUE }, { name: REPAIR_QUEUE }, { name: SCRUB_QUEUE }),
+        BullModule.registerQueue({ name: GC_QUEUE }, { name: REPAIR_QUEUE }, { name: SCRUB_QUEUE }, { name: CONVERT_QUEUE }),
         ObjectsModule,
         GarbageCollectorModule,
         SpaceSyncerModule,
       ],
-      providers: [GcProcessor, GcSchedule, SyncWorker, RepairProcessor, ScrubProcessor, ScrubSchedule],
+      providers: [GcProcessor, GcSchedule, SyncWorker, RepairProcessor, ScrubProcessor, ScrubSchedule, ConvertProcessor, ConvertSchedule],
     };
   }
 }

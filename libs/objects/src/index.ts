@@ -13,3 +13,4 @@ export * from './redundancy-report.js';
 export * from './s3-uploads.service.js';
 export * from './s3-key.js';
 export * from './s3-objects.js';
+export * from './object-converter.js';

@@ -8,6 +8,7 @@ import { MultipartPartEntity, ObjectEntity } from '#db';
 import { EMPTY_FULL_HASH, ShardGoneError, ShardRegistry, compositeHash, digestOf, fullHash, type ShardStore, type StagedShard } from '#shard-store';
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { runTransaction } from '#packages';
+import { RedundancyJobs } from '#redundancy';
 import { ObjectReader } from './object-reader.js';
 import { ObjectsService, requireId } from './objects.service.js';
 import { toObjectView, type ObjectView } from './object-view.js';
@@ -30,6 +31,7 @@ export class MultipartService {
     private readonly drivers: SpaceDrivers,
     private readonly shards: ShardRegistry,
     private readonly reader: ObjectReader,
+    private readonly jobs: RedundancyJobs,
   ) {}
 
   /** Opens a multipart upload at `path` (an existing object there is replaced in place). */
@@ -154,6 +156,9 @@ export class MultipartService {
       await em.update(ObjectEntity, { userId, objectId }, { size, fileHash, redundancy, updateTime: new Date() });
       return { ...locked, size, fileHash, redundancy, updateTime: new Date() };
     });
+    // Parts stay single copies while the upload is open; the worker converts the completed object to
+    // its package's policy (a no-op for `none`).
+    await this.jobs.queueConvert(userId, { objectId: done.objectId });
     return toObjectView(await this.objects.get(userId, done.objectId));
   }
 

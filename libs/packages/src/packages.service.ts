@@ -86,11 +86,7 @@ export class PackagesService {
    */
   async setRedundancy(userId: number, packageId: number, redundancy: unknown): Promise<PackageView> {
     const policy = redundancy === undefined || redundancy === null ? null : parsePolicy(redundancy);
-    const rows: Array<Record<string, unknown>> = await this.ds.query(
-      `UPDATE packages SET redundancy = $3 WHERE user_id = $1 AND package_id = $2
-       RETURNING package_id, user_id, bucket_id, name, create_time, redundancy`,
-      [userId, packageId, policy === null ? null : JSON.stringify(policy)],
-    );
+    const rows = await this.sql.rows(SET_REDUNDANCY, [userId, packageId, policy === null ? null : JSON.stringify(policy)]);
     if (rows.length === 0) throw notFound(`package ${packageId} not found`);
     await this.jobs.queueConvert(userId, { packageId });
     return toPackageView(packageFromRow(rows[0]!));
@@ -102,6 +98,12 @@ export class PackagesService {
     if (!res.affected) throw notFound(`package ${packageId} not found`);
   }
 }
+
+const SET_REDUNDANCY = {
+  name: 'packages.setRedundancy',
+  text: `UPDATE packages SET redundancy = $3::jsonb WHERE user_id = $1 AND package_id = $2
+         RETURNING package_id, user_id, bucket_id, name, create_time, redundancy`,
+};
 
 const GET_BY_FULL_NAME = {
   name: 'packages.getByFullName',
