@@ -197,6 +197,7 @@ export class ObjectReader {
             blocks: Array.from({ length: n }, (_, i) => (byIndex.has(i) ? ctx.source(byIndex.get(i)!) : undefined)),
             codec: erasureCodec(k, n),
             onFault: (f) => ctx.fault(byIndex.get(f.index)!, f),
+            stream: span.end - span.start + 1 > SMALL_READ_BYTES,
           },
           span.start,
           span.end,

@@ -188,7 +188,7 @@ describe('erasure-coded reads', () => {
 
   it('any ≤ n−k blocks lost or corrupt: every range exact; more: only right bytes, then NotEnoughBlocks', async () => {
     await fc.assert(
-      fc.asyncProperty(shapes, fc.integer({ min: 1, max: 6000 }), fc.integer({ min: 1, max: 8 }), fc.array(fc.nat(), { maxLength: 4 }), fc.boolean(), fc.nat(), fc.nat(), async ([k, n], size, chunkUnits, hits, known, x, y) => {
+      fc.asyncProperty(shapes, fc.integer({ min: 1, max: 6000 }), fc.integer({ min: 1, max: 8 }), fc.array(fc.nat(), { maxLength: 4 }), fc.boolean(), fc.boolean(), fc.nat(), fc.nat(), async ([k, n], size, chunkUnits, hits, known, stream, x, y) => {
         const chunk = chunkUnits * 64;
         const { layout, data, codec, blocks } = await encoded(size, k!, n!, chunk);
         const damaged = [...new Set(hits.map((h) => h % n!))];
@@ -200,7 +200,7 @@ describe('erasure-coded reads', () => {
         });
         const start = x % size;
         const end = start + (y % (size - start));
-        const { out, err } = await collect(ecRead({ layout, k: k!, n: n!, blocks: sources, codec, onFault: () => undefined, window: 256 }, start, end));
+        const { out, err } = await collect(ecRead({ layout, k: k!, n: n!, blocks: sources, codec, onFault: () => undefined, window: 256, stream }, start, end));
         expect(out.equals(data.subarray(start, start + out.length))).toBe(true);
         if (damaged.length <= n! - k!) {
           expect(err).toBeUndefined();

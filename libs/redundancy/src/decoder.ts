@@ -80,14 +80,22 @@ export async function* verifiedRange(src: BlockSource, from: number, to: number)
   let granule = firstGranule;
   let pos = start; // block offset of the current granule's first byte
   const granuleLen = () => Math.min(g, src.size - granule * g);
-  function* release(): Generator<Buffer> {
+  // Verified pieces not yet handed out: adjacent slices of one chunk are merged, so a 1 MiB chunk of
+  // 64 KiB granules leaves as one buffer, not sixteen.
+  let out: Buffer[] = [];
+  const keep = (p: Buffer) => {
+    const last = out[out.length - 1];
+    if (last && last.buffer === p.buffer && last.byteOffset + last.length === p.byteOffset) out[out.length - 1] = Buffer.from(p.buffer, last.byteOffset, last.length + p.length);
+    else out.push(p);
+  };
+  function release(): void {
     const expected = sums.length >= (granule - firstGranule + 1) * 4 ? sums.readUInt32BE((granule - firstGranule) * 4) : -1;
     if (crc >>> 0 !== expected) throw new BlockFault(src.index, 'corrupt', `granule ${granule} does not match its checksum`);
     let off = pos;
     for (const p of pieces) {
       const a = Math.max(from, off);
       const b = Math.min(to + 1, off + p.length);
-      if (b > a) yield p.subarray(a - off, b - off);
+      if (b > a) keep(p.subarray(a - off, b - off));
       off += p.length;
     }
     pos += filled;
@@ -106,7 +114,12 @@ export async function* verifiedRange(src: BlockSource, from: number, to: number)
         pieces.push(piece);
         filled += take;
         c = c.subarray(take);
-        if (filled === granuleLen()) yield* release();
+        if (filled === granuleLen()) release();
+      }
+      if (out.length) {
+        const ready = out;
+        out = [];
+        yield* ready;
       }
       if (pos >= end) break;
     }
@@ -209,6 +222,8 @@ export interface EcReadOptions {
   onFault: (f: BlockFault) => void;
   /** Bytes each data block's stream reads ahead (full reads stream the k data blocks in parallel). */
   readAhead?: number;
+  /** false: no read-ahead streams, each piece read on its own (small reads). */
+  stream?: boolean;
   /** Rebuild window in block bytes (rounded up to whole granules). */
   window?: number;
   /** Rebuilt bytes of other lost blocks kept for their turn within a stripe, at most this many. */
@@ -250,7 +265,7 @@ export async function* ecRead(o: EcReadOptions, start: number, end: number): Asy
     });
     takers.set(i, new Taker(stream));
   };
-  for (let i = 0; i < k; i++) openTaker(i);
+  if (o.stream !== false) for (let i = 0; i < k; i++) openTaker(i);
 
   // Rebuilt windows of lost data blocks: block → { from, bytes } (block offsets).
   const cache = new Map<number, Array<{ from: number; bytes: Buffer }>>();
@@ -316,6 +331,17 @@ export async function* ecRead(o: EcReadOptions, start: number, end: number): Asy
             pos += b.length;
             yield b;
           }
+          continue;
+        } catch (e) {
+          if (!(e instanceof BlockFault)) throw e;
+          fault(e);
+        }
+      }
+      if (!taker && !bad.has(seg.block)) {
+        // Small reads: each piece read on its own (no read-ahead streams), verified all the same.
+        try {
+          const b = await readVerified(o.blocks[seg.block]!, seg.blockStart, seg.blockEnd);
+          yield b;
           continue;
         } catch (e) {
           if (!(e instanceof BlockFault)) throw e;
