@@ -136,6 +136,7 @@ export class BenchEnv {
         DATABASE_URL: this.databaseUrl,
         JCS_DATA_DIR: this.dataDir,
         PORT: String(port),
+        JCS_S3_PORT: '0',
         HOST: '127.0.0.1',
         LOG_LEVEL: 'warn',
         JCS_MAX_FILES_PER_UPLOAD: '1000',

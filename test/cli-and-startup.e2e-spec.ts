@@ -32,7 +32,7 @@ describe('CLI and start-up', () => {
   const dbName = `jcs_test_cli_${randomBytes(4).toString('hex')}`;
   const dbUrl = Object.assign(new URL(BASE_DATABASE_URL), { pathname: '/' + dbName }).toString();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'jcs-cli-'));
-  const env = { ...process.env, DATABASE_URL: dbUrl, JCS_DATA_DIR: dataDir, LOG_LEVEL: 'warn', JCS_QUEUE_PREFIX: dbName };
+  const env = { ...process.env, DATABASE_URL: dbUrl, JCS_DATA_DIR: dataDir, LOG_LEVEL: 'warn', JCS_QUEUE_PREFIX: dbName, JCS_S3_PORT: '0' };
   const cli = (...args: string[]) => run('node', [CLI, ...args], { env });
 
   afterAll(async () => {

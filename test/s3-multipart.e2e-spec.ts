@@ -136,8 +136,8 @@ describe('S3 multipart uploads (domain)', () => {
       () => s3.listParts(a.userID, 'nope'),
     ])
       expect(await s3Error(op())).toBe('NoSuchUpload');
-    expect(await s3Error(s3.create(a.userID, pkg, ''))).toBe('InvalidArgument');
-    expect(await s3Error(s3.create(a.userID, pkg, 'k'.repeat(1025)))).toBe('InvalidArgument');
+    expect(await s3Error(s3.create(a.userID, pkg, ''))).toBe('BadArgument');
+    expect(await s3Error(s3.create(a.userID, pkg, 'k'.repeat(1025)))).toBe('BadArgument');
     await s3.abort(a.userID, up.uploadId);
     expect(await s3Error(s3.abort(a.userID, up.uploadId))).toBe('NoSuchUpload');
     expect(await gw.sql('SELECT 1 FROM s3_upload_parts WHERE upload_id = $1', [up.uploadId])).toEqual([]);

@@ -12,6 +12,8 @@ const GATEWAY = path.resolve(import.meta.dirname, '../../apps/gateway/src/main.j
 export interface GatewayProcess {
   child: ChildProcess;
   url: string;
+  /** The S3 listener's base URL (JCS_S3_PORT on a free port unless the env sets it). */
+  s3Url: string;
   /** The admin tenant created on first start. */
   admin: SignedClient;
   /** The DATABASE_URL and JCS_DATA_DIR the process runs with (for a CLI run against the same state). */
@@ -34,6 +36,7 @@ export async function startGatewayProcess(env: Record<string, string> = {}, opts
   const dbName = `jcs_test_proc_${randomBytes(4).toString('hex')}`;
   const dataDir = mkdtempSync(path.join(tmpdir(), 'jcs-proc-'));
   const port = await freePort();
+  const s3Port = env.JCS_S3_PORT ?? String(await freePort());
   const dbUrl = Object.assign(new URL(BASE_DATABASE_URL), { pathname: '/' + dbName });
   if (opts.databasePassword !== undefined) dbUrl.password = opts.databasePassword;
   const databaseUrl = dbUrl.toString();
@@ -43,6 +46,7 @@ export async function startGatewayProcess(env: Record<string, string> = {}, opts
       DATABASE_URL: databaseUrl,
       JCS_DATA_DIR: dataDir,
       PORT: String(port),
+      JCS_S3_PORT: s3Port,
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
       JCS_QUEUE_PREFIX: dbName,
@@ -68,6 +72,7 @@ export async function startGatewayProcess(env: Record<string, string> = {}, opts
   return {
     child,
     url,
+    s3Url: s3Port === '0' ? '' : `http://127.0.0.1:${s3Port}`,
     admin: new SignedClient(url, keys),
     databaseUrl,
     dataDir,
@@ -101,6 +106,8 @@ export interface GatewayInstanceOptions {
 export interface GatewayInstance {
   child: ChildProcess;
   url: string;
+  /** The S3 listener's base URL ('' when the env sets JCS_S3_PORT=0). */
+  s3Url: string;
   port: number;
   dbName: string;
   dataDir: string;
@@ -136,7 +143,11 @@ export async function launchGatewayProcess(opts: GatewayInstanceOptions = {}): P
   };
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const child = spawn(process.execPath, [GATEWAY, ...(opts.args ?? [])], { env: { ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const s3Port = opts.env?.JCS_S3_PORT ?? String(await freePort());
+    const child = spawn(process.execPath, [GATEWAY, ...(opts.args ?? [])], {
+      env: { JCS_S3_PORT: s3Port, ...env, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));
@@ -163,6 +174,7 @@ export async function launchGatewayProcess(opts: GatewayInstanceOptions = {}): P
     return {
       child,
       url,
+      s3Url: s3Port === '0' ? '' : `http://127.0.0.1:${s3Port}`,
       port,
       dbName,
       dataDir,

@@ -7,7 +7,7 @@ import pg from 'pg';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { TenantsService } from '#auth';
 import { loadConfig, type AppConfig } from '#config';
-import { createGatewayApp } from '#gateway';
+import { closeS3, createGatewayApp, listenS3 } from '#gateway';
 import { SignedClient } from './signed-client.js';
 
 export const BASE_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -22,6 +22,8 @@ export interface Tenant {
 
 export interface TestGateway {
   url: string;
+  /** The S3 listener's base URL (path style), unless started with JCS_S3_PORT=0. */
+  s3Url: string;
   app: NestExpressApplication;
   config: AppConfig;
   masterKey: Buffer;
@@ -55,6 +57,9 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
   await app.listen(0, '127.0.0.1');
   const port = (app.getHttpServer().address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
+  // The S3 listener on a random port too (JCS_S3_PORT=0 in env: none).
+  const s3 = env.JCS_S3_PORT === '0' ? undefined : await listenS3(app, config, 0, '127.0.0.1');
+  const s3Url = s3 ? `http://127.0.0.1:${(s3.address() as AddressInfo).port}` : '';
   const db = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
   // An idle pooled client whose server connection ends (a restart, a forced drop) emits 'error' on the
   // pool; unlistened, that would surface as an uncaught error in whichever test runs next.
@@ -62,6 +67,7 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
   let n = 0;
   return {
     url,
+    s3Url,
     app,
     config,
     masterKey,
@@ -74,6 +80,7 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
       return (await db.query(text, params as any[])).rows;
     },
     async stop() {
+      if (s3) await closeS3(s3);
       await app.close();
       await db.end();
       await dropDatabase(dbName);

@@ -36,7 +36,7 @@ function validationMessage(errors: ValidationError[]): string {
 
 /** One pino logger per gateway: the request log writes to it, application logs go through nestjs-pino to it. */
 const loggers = new WeakMap<AppConfig, Logger>();
-function requestLogger(config: AppConfig): Logger {
+export function requestLogger(config: AppConfig): Logger {
   let logger = loggers.get(config);
   if (!logger) loggers.set(config, (logger = pino({ level: config.LOG_LEVEL })));
   return logger;

@@ -10,6 +10,7 @@ import { setupOpenApi } from './openapi.js';
 import { EnvelopeHttpAdapter } from './envelope/envelope-adapter.js';
 import { applyServerLimits } from './common/http-server.js';
 import { routedQuery } from './common/query.js';
+export { listenS3, closeS3 } from './s3/server.js';
 
 /** Builds the HTTP application (not yet listening). Shared by `main.ts` and the end-to-end tests. */
 export async function createGatewayApp(config: AppConfig, masterKey: Buffer): Promise<NestExpressApplication> {

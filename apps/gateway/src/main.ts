@@ -4,7 +4,7 @@ import { Logger } from 'nestjs-pino';
 import { loadConfig, resolveMasterKey } from '#config';
 import { pingRedis } from '#core';
 import { ensureDatabase } from '#db';
-import { createGatewayApp, ensureAdmin } from './bootstrap.js';
+import { closeS3, createGatewayApp, ensureAdmin, listenS3 } from './bootstrap.js';
 import { startWorker } from '#worker';
 
 /**
@@ -21,10 +21,11 @@ async function main(): Promise<void> {
   // process uncleanly.
   let app: Awaited<ReturnType<typeof createGatewayApp>> | undefined;
   let worker: Awaited<ReturnType<typeof startWorker>> | undefined;
+  let s3: Awaited<ReturnType<typeof listenS3>> | undefined;
   const shutdown = async (signal: string) => {
     if (app) app.get(Logger).log(`${signal} received: shutting down`);
     const force = setTimeout(() => process.exit(1), 30_000).unref();
-    await Promise.allSettled([app?.close(), worker?.close()]);
+    await Promise.allSettled([s3 && closeS3(s3), app?.close(), worker?.close()]);
     clearTimeout(force);
     process.exit(0);
   };
@@ -44,6 +45,10 @@ async function main(): Promise<void> {
   }
   await app.listen(config.PORT, config.HOST);
   log.log(`gateway listening on http://${config.HOST}:${config.PORT} (docs at /docs)`);
+  if (config.JCS_S3_PORT !== 0) {
+    s3 = await listenS3(app, config, config.JCS_S3_PORT, config.HOST);
+    log.log(`S3 endpoint listening on http://${config.HOST}:${config.JCS_S3_PORT}`);
+  }
 
   if (process.argv.includes('--with-worker')) worker = await startWorker(config, masterKey);
 }

@@ -20,6 +20,17 @@ const cidrList = (def: string) =>
 export const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(7890),
   HOST: z.string().default('0.0.0.0'),
+  /** The S3-compatible listener's port (0 turns it off); it binds HOST as /v1 does. */
+  JCS_S3_PORT: z.coerce.number().int().min(0).max(65535).default(7891),
+  /** When set, `bucket.<domain>` Host headers address buckets virtual-host style (path style always works). */
+  JCS_S3_DOMAIN: z
+    .string()
+    .default('')
+    .refine((v) => v === '' || /^[a-z0-9.-]+(:\d+)?$/i.test(v), 'must be a host name such as s3.example.com'),
+  /** What GetBucketLocation answers; any region in a credential scope is accepted. */
+  JCS_S3_REGION: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be a region name such as us-east-1').default('us-east-1'),
+  /** The tenant's JCS bucket whose packages are its S3 buckets (created on first use). */
+  JCS_S3_HOME_BUCKET: z.string().min(1).max(255).default('s3'),
   DATABASE_URL: z
     .string()
     .url()

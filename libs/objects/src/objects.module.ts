@@ -7,9 +7,10 @@ import { ObjectListing } from './listing.js';
 import { MultipartService } from './multipart.service.js';
 import { ObjectReader } from './object-reader.js';
 import { ObjectsService } from './objects.service.js';
+import { S3Objects } from './s3-objects.js';
 import { S3UploadsService } from './s3-uploads.service.js';
 
-const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, S3UploadsService];
+const providers = [ShardRegistry, InstanceHeartbeat, ObjectsService, ObjectReader, ObjectListing, MultipartService, S3Objects, S3UploadsService];
 
 @Module({ imports: [UserSpacesModule, PackagesModule], providers: [...providers, RedundancyJobs], exports: providers })
 export class ObjectsModule {}

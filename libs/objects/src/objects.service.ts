@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
+import type { Readable } from 'node:stream';
 import { DomainError, assertValidObjectPath, badArgument, notFound, operationFailed } from '#common';
 import { ObjectBlockEntity, ObjectEntity, pgCode, runnerOf, sqlOf, userSpaceFromRow, type Sql, type SqlRunner, type UserSpaceEntity } from '#db';
 import { asParentGone, runTransaction } from '#packages';
@@ -11,6 +12,7 @@ import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { objectFromRow, toObjectView, type ObjectView } from './object-view.js';
 import { COMMIT_OBJECTS, LIST_EXACT, PACKAGE_EXISTS, READ_BY_ID, READ_BY_PATH, SHARD_GONE } from './statements.js';
 import { pathFromFilename, readUploadForm, type UploadRequest } from './upload-form.js';
+import { assertS3Key } from './s3-key.js';
 
 interface UploadInfo {
   packageId: number;
@@ -141,6 +143,51 @@ export class ObjectsService {
         throw e;
       });
     return committed.map(toObjectView);
+  }
+
+  /**
+   * The S3 write (PutObject): one object from one body through the same staging, publish and commit
+   * as `upload`, with the S3 key rule instead of /v1's path rule (assertS3Key) and the MD5 computed in
+   * the staging pass. `verify` sees the staged shard before anything is published (digests the client
+   * sent: a refusal discards it, nothing is committed); `afterCommit` runs in the commit's transaction
+   * (the S3 metadata of this version).
+   */
+  async putOne(
+    userId: number,
+    packageId: number,
+    path: string,
+    body: Readable,
+    opts: {
+      verify?: (staged: StagedShard) => void | Promise<void>;
+      afterCommit?: (em: EntityManager, object: ObjectEntity, staged: StagedShard) => Promise<void>;
+    } = {},
+  ): Promise<ObjectEntity> {
+    assertS3Key(path);
+    const space = await this.spaces.uploadTarget(userId, undefined, packageId);
+    const store = this.drivers.shardStoreFor(space);
+    const staged = await store.stage(body, { maxSize: this.config.JCS_MAX_OBJECT_SIZE, md5: true });
+    try {
+      await opts.verify?.(staged);
+    } catch (e) {
+      await store.discard([staged]);
+      throw e;
+    }
+    await store.publish([staged], (shards) => this.shards.touch(space.userSpaceId, shards));
+    const object: NewObject = {
+      path,
+      size: staged.size,
+      fileHash: staged.fileHash,
+      redundancy: { type: 'none' },
+      blocks: [{ index: 0, userSpaceId: space.userSpaceId, fileHash: staged.fileHash, size: staged.size }],
+    };
+    return runTransaction(this.ds, `package ${packageId} not found`, async (em) => {
+      const [o] = await this.commitObjects(em, userId, packageId, [object]);
+      await opts.afterCommit?.(em, o!, staged);
+      return o!;
+    }).catch((e: unknown) => {
+      if (e instanceof ShardGoneError) throw operationFailed('the upload took too long to commit and its data was collected; upload it again', 503);
+      throw e;
+    });
   }
 
   /**

@@ -28,10 +28,16 @@ export function digestOf(fileHash: string): Buffer {
  */
 export class HashingTap extends Transform {
   private readonly hash = createHash('sha256');
+  /** S3 writes only: their ETag, computed in the same pass (one read of the bytes). */
+  private readonly md5Hash;
   size = 0;
 
-  constructor(private readonly maxSize = Number.MAX_SAFE_INTEGER) {
+  constructor(
+    private readonly maxSize = Number.MAX_SAFE_INTEGER,
+    md5 = false,
+  ) {
     super({ highWaterMark: 1 << 20 });
+    this.md5Hash = md5 ? createHash('md5') : undefined;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -41,7 +47,13 @@ export class HashingTap extends Transform {
       return;
     }
     this.hash.update(chunk);
+    this.md5Hash?.update(chunk);
     cb(null, chunk);
+  }
+
+  /** The MD5 when asked for; valid once the stream has ended. */
+  md5(): Buffer | undefined {
+    return this.md5Hash?.digest();
   }
 
   /** The digest; valid once the stream has ended. */

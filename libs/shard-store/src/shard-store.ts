@@ -15,11 +15,15 @@ export interface StoredShard {
 /** A shard whose bytes are durable in the temp area, not yet under its content address. */
 export interface StagedShard extends StoredShard {
   tmpKey: string;
+  /** Raw MD5 of the content, when StageOptions.md5 asked for it. */
+  md5?: Buffer;
 }
 
 export interface StageOptions {
   maxSize?: number;
   signal?: AbortSignal;
+  /** Also compute the MD5 while streaming (S3 writes: their ETag). */
+  md5?: boolean;
 }
 
 /**
@@ -90,14 +94,14 @@ export class ShardStore {
   /** Streams `body` into the temp area, hashing it on the way (once). */
   async stage(body: Readable, opts: StageOptions = {}): Promise<StagedShard> {
     const tmpKey = `${this.ownTmpDir}/${randomUUID()}`;
-    const tap = new HashingTap(opts.maxSize);
+    const tap = new HashingTap(opts.maxSize, opts.md5);
     // body → tap → driver. The callback form of pipeline wires errors both ways (a client gone or the
     // size limit destroys the driver's input; a failed write destroys the body); the driver's promise
     // reports the first error and removes its partial file.
     pipeline(body, tap, () => undefined);
     await this.driver.write(tmpKey, tap, { signal: opts.signal, staging: true, exclusive: true });
     const digest = tap.digest();
-    return { fileHash: fullHash(digest), size: tap.size, digest, tmpKey };
+    return { fileHash: fullHash(digest), size: tap.size, digest, tmpKey, md5: tap.md5() };
   }
 
   /**

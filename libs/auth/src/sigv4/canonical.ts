@@ -36,6 +36,21 @@ export function canonicalUris(rawPath: string): string[] {
 }
 
 /**
+ * S3's canonical URI: the path encoded once (S3 alone among the services does not encode twice), as
+ * the decoded segments re-encoded to RFC 3986, or the path exactly as received (the very bytes that
+ * decode to the key, so accepting them cannot move a signature to another key). No dot-segment
+ * removal: `a/../b` is an S3 key of its own.
+ */
+export function s3CanonicalUris(rawPath: string): string[] {
+  const path = rawPath === '' ? '/' : rawPath;
+  const canonical = path
+    .split('/')
+    .map((segment) => uriEncode(uriDecode(segment, 'path')))
+    .join('/');
+  return canonical === path ? [path] : [canonical, path];
+}
+
+/**
  * Canonical query candidates: every parameter but X-Amz-Signature, key and value RFC 3986 encoded,
  * sorted, `k=v` joined with '&'.
  *

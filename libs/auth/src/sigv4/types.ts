@@ -21,6 +21,20 @@ export interface SigV4Options {
   maxSkewMs?: number;
   /** Default 7 days (604800), the SigV4 maximum. */
   maxPresignSeconds?: number;
+  /**
+   * S3 rules: the canonical URI is the path encoded once (S3 is the one service that does not encode
+   * twice), and the streaming payload forms (`STREAMING-*`) are accepted, the identity then carrying
+   * what the chunk decoder needs to verify each chunk's signature.
+   */
+  s3?: boolean;
+}
+
+/** What a verifier of `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` chunks needs: the seed signature and its key. */
+export interface ChunkSigning {
+  signingKey: Buffer;
+  amzDate: string;
+  scope: string;
+  seedSignature: string;
 }
 
 export interface SigV4Identity {
@@ -31,6 +45,8 @@ export interface SigV4Identity {
   payloadHash: string;
   /** true when payloadHash is a hex digest that was NOT yet checked against the body (streamed body). */
   payloadHashPending: boolean;
+  /** S3 only, for a `STREAMING-*` payload. */
+  chunkSigning?: ChunkSigning;
 }
 
 /** Resolves an access key to its secret; null = unknown or revoked key. */

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { unauthorized } from '#common';
-import { canonicalHeaders, canonicalQueries, canonicalRequest, canonicalUris, stringToSign } from './canonical.js';
+import { canonicalHeaders, canonicalQueries, canonicalRequest, canonicalUris, s3CanonicalUris, stringToSign } from './canonical.js';
+import { SigV4Error } from './failure.js';
 import { looksPresigned, parseAuthorizationHeader, parsePresignedQuery, type ClaimedAuth } from './parse.js';
 import { payloadCandidates, type PayloadCandidate } from './payload.js';
 import { parseQuery, singleParam, type QueryParam } from './query.js';
@@ -23,8 +24,8 @@ const BAD_KEY_OR_SIGNATURE = 'invalid access key or signature: signature does no
  */
 export async function verifySigV4(req: SigV4Request, lookup: SecretLookup, opts: SigV4Options): Promise<SigV4Identity> {
   const { claimed, params } = parseAndCheck(req, opts);
-  const payloads = payloadCandidates(req.method, req.headers, params, claimed.presigned, req.bodySha256Hex);
-  const match = await prepareMatch(req, claimed, params, lookup);
+  const payloads = payloadCandidates(req.method, req.headers, params, claimed.presigned, req.bodySha256Hex, opts.s3);
+  const match = await prepareMatch(req, claimed, params, lookup, opts);
   return match(payloads, req.bodySha256Hex);
 }
 
@@ -47,14 +48,14 @@ export async function verifySigV4BeforeBody(req: SigV4HeadRequest, lookup: Secre
   const explicit = hashHeader !== undefined || (claimed.presigned && singleParam(params, 'X-Amz-Content-Sha256') !== undefined);
   if (explicit || !req.bufferable) {
     // payloadCandidates refuses a streamed body signed without x-amz-content-sha256.
-    const payloads = payloadCandidates(req.method, req.headers, params, claimed.presigned, undefined);
-    const match = await prepareMatch(req, claimed, params, lookup);
+    const payloads = payloadCandidates(req.method, req.headers, params, claimed.presigned, undefined, opts.s3);
+    const match = await prepareMatch(req, claimed, params, lookup, opts);
     return { identity: match(payloads, undefined) };
   }
-  const match = await prepareMatch(req, claimed, params, lookup);
+  const match = await prepareMatch(req, claimed, params, lookup, opts);
   return {
     completeWithBody: (bodySha256Hex) =>
-      match(payloadCandidates(req.method, req.headers, params, claimed.presigned, bodySha256Hex), bodySha256Hex),
+      match(payloadCandidates(req.method, req.headers, params, claimed.presigned, bodySha256Hex, opts.s3), bodySha256Hex),
   };
 }
 
@@ -75,16 +76,22 @@ function parseAndCheck(req: Omit<SigV4Request, 'bodySha256Hex'>, opts: SigV4Opti
 type Match = (payloads: PayloadCandidate[], bodySha256Hex: string | undefined) => SigV4Identity;
 
 /** Canonical forms and the signing key (the key store is consulted here); returns the comparison. */
-async function prepareMatch(req: Omit<SigV4Request, 'bodySha256Hex'>, claimed: ClaimedAuth, params: QueryParam[], lookup: SecretLookup): Promise<Match> {
+async function prepareMatch(
+  req: Omit<SigV4Request, 'bodySha256Hex'>,
+  claimed: ClaimedAuth,
+  params: QueryParam[],
+  lookup: SecretLookup,
+  opts: SigV4Options,
+): Promise<Match> {
   const headers = canonicalHeaders(claimed.signedHeaders, req.headers);
-  const uris = canonicalUris(req.path);
+  const uris = opts.s3 ? s3CanonicalUris(req.path) : canonicalUris(req.path);
   const queries = canonicalQueries(params);
   // curl 7.x signs the query exactly as it is in the URL (neither sorted nor re-encoded): those are the
   // very bytes received, so accepting them cannot change what was signed.
   if (!claimed.presigned && req.query !== '' && !queries.includes(req.query)) queries.push(req.query);
 
   const secret = await lookup(claimed.accessKeyId);
-  if (secret === null) throw unauthorized(BAD_KEY_OR_SIGNATURE);
+  if (secret === null) throw new SigV4Error('UnknownKey', BAD_KEY_OR_SIGNATURE);
   const key = signingKey(secret, claimed.scopeDate, claimed.region, claimed.service);
   const scope = `${claimed.scopeDate}/${claimed.region}/${claimed.service}/aws4_request`;
   const given = Buffer.from(claimed.signature, 'hex');
@@ -92,6 +99,7 @@ async function prepareMatch(req: Omit<SigV4Request, 'bodySha256Hex'>, claimed: C
   return (payloads, bodySha256Hex) => {
     // Try each tolerated canonical form: usually exactly one; at worst 4 paths x 2 query orders x 2 payload hashes.
     let matched: PayloadCandidate | undefined;
+    let matchedSignature: Buffer | undefined;
     for (const payload of payloads) {
       for (const uri of uris) {
         for (const query of queries) {
@@ -104,11 +112,14 @@ async function prepareMatch(req: Omit<SigV4Request, 'bodySha256Hex'>, claimed: C
             payloadHash: payload.signed,
           });
           const expected = sign(key, stringToSign(claimed.amzDate, scope, canonical));
-          if (expected.length === given.length && timingSafeEqual(expected, given)) matched ??= payload;
+          if (expected.length === given.length && timingSafeEqual(expected, given) && !matched) {
+            matched = payload;
+            matchedSignature = expected;
+          }
         }
       }
     }
-    if (!matched) throw unauthorized(BAD_KEY_OR_SIGNATURE);
+    if (!matched) throw new SigV4Error('Mismatch', BAD_KEY_OR_SIGNATURE);
 
     // The signature only vouches for the claimed hash; a buffered body must actually have it.
     if (matched.mustMatchBody && bodySha256Hex !== undefined && bodySha256Hex.toLowerCase() !== matched.hash) {
@@ -120,6 +131,10 @@ async function prepareMatch(req: Omit<SigV4Request, 'bodySha256Hex'>, claimed: C
       presigned: claimed.presigned,
       payloadHash: matched.hash,
       payloadHashPending: matched.pending,
+      chunkSigning:
+        opts.s3 && matched.hash.startsWith('STREAMING-AWS4-HMAC-SHA256-')
+          ? { signingKey: key, amzDate: claimed.amzDate, scope, seedSignature: matchedSignature!.toString('hex') }
+          : undefined,
     };
   };
 }
@@ -132,7 +147,7 @@ function parseClaim(req: Omit<SigV4Request, 'bodySha256Hex'>, params: QueryParam
   }
   if (presigned) return parsePresignedQuery(params, maxPresignSeconds);
   if (authorization === undefined) {
-    throw unauthorized('missing Authorization header (or X-Amz-* presigned URL parameters)');
+    throw new SigV4Error('Missing', 'missing Authorization header (or X-Amz-* presigned URL parameters)');
   }
   if (typeof authorization !== 'string') throw unauthorized('malformed Authorization header');
   return parseAuthorizationHeader(authorization, req.headers['x-amz-date']);
@@ -148,14 +163,15 @@ function checkTime(claimed: ClaimedAuth, now: number, maxSkewMs: number): void {
   const skewMinutes = Math.round(maxSkewMs / 60000);
   if (!claimed.presigned) {
     if (Math.abs(now - signedAt) > maxSkewMs) {
-      throw unauthorized(
+      throw new SigV4Error(
+        'Skewed',
         `x-amz-date ${claimed.amzDate} is more than ${skewMinutes} min from server time ${new Date(now).toISOString()}`,
       );
     }
     return;
   }
   if (now < signedAt - maxSkewMs) {
-    throw unauthorized(`presigned URL X-Amz-Date ${claimed.amzDate} is in the future`);
+    throw new SigV4Error('Skewed', `presigned URL X-Amz-Date ${claimed.amzDate} is in the future`);
   }
-  if (now > signedAt + claimed.expiresSeconds! * 1000) throw unauthorized('presigned URL has expired');
+  if (now > signedAt + claimed.expiresSeconds! * 1000) throw new SigV4Error('Expired', 'presigned URL has expired');
 }
