@@ -289,6 +289,24 @@ describe('S3 multipart uploads (domain)', () => {
     expect(await gw.sql('SELECT upload_id FROM s3_uploads WHERE upload_id = ANY($1)', [[stale.uploadId, up.uploadId]])).toEqual([]);
   });
 
+  it('concurrent Complete and Abort of one upload: exactly one wins, serialised by the upload row lock', async () => {
+    for (let round = 0; round < 5; round++) {
+      const up = await s3.create(a.userID, pkg, `race-${round}.bin`);
+      const bytes = randomBytes(2000);
+      await put(up.uploadId, 1, bytes);
+      const [c, x] = await Promise.allSettled([s3.complete(a.userID, up.uploadId, [{ partNumber: 1, etag: etagOf(bytes) }]), s3.abort(a.userID, up.uploadId)]);
+      const listedNow = await listed(`race-${round}.bin`);
+      if (c.status === 'fulfilled') {
+        expect(x.status === 'rejected' && (x.reason as S3UploadError).s3Code).toBe('NoSuchUpload');
+        expect(listedNow).toEqual([`race-${round}.bin`]);
+      } else {
+        expect(x.status).toBe('fulfilled');
+        expect((c.reason as S3UploadError).s3Code).toBe('NoSuchUpload');
+        expect(listedNow).toEqual([]);
+      }
+    }
+  });
+
   it('quota: parts count in the space usage, and a part past the space’s maxSize is refused', async () => {
     const c = await gw.tenant();
     const p = await newPackage(c);
