@@ -3,10 +3,27 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { GarbageCollector } from '#garbage-collector';
 import { S3UploadsService, type S3UploadError } from '#objects';
 import { startTestGateway, type Tenant, type TestGateway } from './support/gateway.js';
 import { download, fullHashOf, newPackage, uploadFiles } from './support/objects.js';
+import { s3ClientFor } from './support/s3-client.js';
 
 const MiB = 1024 * 1024;
 const md5 = (b: Buffer) => createHash('md5').update(b).digest();
@@ -136,8 +153,8 @@ describe('S3 multipart uploads (domain)', () => {
       () => s3.listParts(a.userID, 'nope'),
     ])
       expect(await s3Error(op())).toBe('NoSuchUpload');
-    expect(await s3Error(s3.create(a.userID, pkg, ''))).toBe('InvalidArgument');
-    expect(await s3Error(s3.create(a.userID, pkg, 'k'.repeat(1025)))).toBe('InvalidArgument');
+    expect(await s3Error(s3.create(a.userID, pkg, ''))).toBe('BadArgument');
+    expect(await s3Error(s3.create(a.userID, pkg, 'k'.repeat(1025)))).toBe('BadArgument');
     await s3.abort(a.userID, up.uploadId);
     expect(await s3Error(s3.abort(a.userID, up.uploadId))).toBe('NoSuchUpload');
     expect(await gw.sql('SELECT 1 FROM s3_upload_parts WHERE upload_id = $1', [up.uploadId])).toEqual([]);
@@ -272,6 +289,24 @@ describe('S3 multipart uploads (domain)', () => {
     expect(await gw.sql('SELECT upload_id FROM s3_uploads WHERE upload_id = ANY($1)', [[stale.uploadId, up.uploadId]])).toEqual([]);
   });
 
+  it('concurrent Complete and Abort of one upload: exactly one wins, serialised by the upload row lock', async () => {
+    for (let round = 0; round < 5; round++) {
+      const up = await s3.create(a.userID, pkg, `race-${round}.bin`);
+      const bytes = randomBytes(2000);
+      await put(up.uploadId, 1, bytes);
+      const [c, x] = await Promise.allSettled([s3.complete(a.userID, up.uploadId, [{ partNumber: 1, etag: etagOf(bytes) }]), s3.abort(a.userID, up.uploadId)]);
+      const listedNow = await listed(`race-${round}.bin`);
+      if (c.status === 'fulfilled') {
+        expect(x.status === 'rejected' && (x.reason as S3UploadError).s3Code).toBe('NoSuchUpload');
+        expect(listedNow).toEqual([`race-${round}.bin`]);
+      } else {
+        expect(x.status).toBe('fulfilled');
+        expect((c.reason as S3UploadError).s3Code).toBe('NoSuchUpload');
+        expect(listedNow).toEqual([]);
+      }
+    }
+  });
+
   it('quota: parts count in the space usage, and a part past the space’s maxSize is refused', async () => {
     const c = await gw.tenant();
     const p = await newPackage(c);
@@ -287,5 +322,160 @@ describe('S3 multipart uploads (domain)', () => {
     expect(await usage()).toBe(2000);
     await s3.abort(c.userID, up.uploadId);
     expect(await usage()).toBe(0);
+  });
+});
+
+/** The same operations through the S3 listener with @aws-sdk/client-s3 (default checksums on) and lib-storage. */
+describe('S3 multipart uploads (S3 listener, @aws-sdk/client-s3)', () => {
+  let gw: TestGateway;
+  let a: Tenant;
+  let b: Tenant;
+  let ca: S3Client;
+  let cb: S3Client;
+  const Bucket = 'mp-bucket';
+
+  beforeAll(async () => {
+    gw = await startTestGateway();
+    a = await gw.tenant();
+    b = await gw.tenant();
+    ca = s3ClientFor(gw, a);
+    cb = s3ClientFor(gw, b);
+    await ca.send(new CreateBucketCommand({ Bucket }));
+    await cb.send(new CreateBucketCommand({ Bucket })); // B's own bucket of the same name
+  });
+  afterAll(async () => {
+    ca?.destroy();
+    cb?.destroy();
+    await gw?.stop();
+  });
+
+  const code = async (p: Promise<unknown>): Promise<string> => {
+    try {
+      await p;
+    } catch (e) {
+      return (e as { name: string }).name;
+    }
+    throw new Error('expected a failure');
+  };
+  const body = async (key: string) => {
+    const r = await ca.send(new GetObjectCommand({ Bucket, Key: key }));
+    return { bytes: Buffer.from(await r.Body!.transformToByteArray()), r };
+  };
+
+  it('Create, UploadPart, ListParts, ListMultipartUploads, Complete: invisible until then, metadata and ETag after', async () => {
+    const Key = 'dir/obj.bin';
+    const old = randomBytes(100);
+    await ca.send(new PutObjectCommand({ Bucket, Key, Body: old }));
+    const { UploadId } = await ca.send(
+      new CreateMultipartUploadCommand({ Bucket, Key, ContentType: 'text/x-mp', Metadata: { color: 'blue' } }),
+    );
+    expect(UploadId).toBeTruthy();
+    const parts = [randomBytes(5 * MiB), randomBytes(1234)];
+    const etags: string[] = [];
+    for (const [i, p] of parts.entries()) {
+      const r = await ca.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: i + 1, Body: p }));
+      expect(r.ETag).toBe(etagOf(p));
+      etags.push(r.ETag!);
+    }
+    const lp = await ca.send(new ListPartsCommand({ Bucket, Key, UploadId }));
+    expect(lp.Parts?.map((p) => [p.PartNumber, p.ETag, p.Size])).toEqual([
+      [1, etags[0], parts[0]!.length],
+      [2, etags[1], parts[1]!.length],
+    ]);
+    const lp1 = await ca.send(new ListPartsCommand({ Bucket, Key, UploadId, MaxParts: 1 }));
+    expect([lp1.IsTruncated, lp1.NextPartNumberMarker, lp1.Parts?.length]).toEqual([true, '1', 1]);
+    const lu = await ca.send(new ListMultipartUploadsCommand({ Bucket }));
+    expect(lu.Uploads?.map((u) => [u.Key, u.UploadId])).toEqual([[Key, UploadId]]);
+    const rolled = await ca.send(new ListMultipartUploadsCommand({ Bucket, Delimiter: '/' }));
+    expect([rolled.Uploads ?? [], rolled.CommonPrefixes?.map((c) => c.Prefix)]).toEqual([[], ['dir/']]);
+    // Invisible: the listing shows the old object, GetObject answers the old bytes.
+    const listed = await ca.send(new ListObjectsV2Command({ Bucket }));
+    expect(listed.Contents?.map((c) => [c.Key, c.Size])).toEqual([[Key, 100]]);
+    expect((await body(Key)).bytes.equals(old)).toBe(true);
+
+    const MultipartUpload = { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) };
+    const done = await ca.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload }));
+    expect(done.ETag).toBe(multipartEtag(parts));
+    const got = await body(Key);
+    expect(got.bytes.equals(Buffer.concat(parts))).toBe(true);
+    expect([got.r.ETag, got.r.ContentType, got.r.Metadata]).toEqual([multipartEtag(parts), 'text/x-mp', { color: 'blue' }]);
+    // A retried Complete answers the same.
+    const again = await ca.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload }));
+    expect(again.ETag).toBe(done.ETag);
+    expect((await ca.send(new ListMultipartUploadsCommand({ Bucket }))).Uploads ?? []).toEqual([]);
+    expect(await code(ca.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })))).toBe('NoSuchUpload');
+  });
+
+  it('errors: NoSuchUpload, InvalidPart, InvalidPartOrder, EntityTooSmall', async () => {
+    const Key = 'errors.bin';
+    const { UploadId } = await ca.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+    const small = Buffer.from('small part');
+    const e1 = (await ca.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 1, Body: small }))).ETag!;
+    const e2 = (await ca.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 2, Body: small }))).ETag!;
+    const complete = (Parts: Array<{ ETag: string; PartNumber: number }>) =>
+      ca.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts } }));
+    expect(await code(complete([{ ETag: e1, PartNumber: 3 }]))).toBe('InvalidPart');
+    expect(await code(complete([{ ETag: '"0123"', PartNumber: 1 }]))).toBe('InvalidPart');
+    expect(await code(complete([{ ETag: e2, PartNumber: 2 }, { ETag: e1, PartNumber: 1 }]))).toBe('InvalidPartOrder');
+    expect(await code(complete([{ ETag: e1, PartNumber: 1 }, { ETag: e2, PartNumber: 2 }]))).toBe('EntityTooSmall');
+    expect(await code(ca.send(new HeadObjectCommand({ Bucket, Key })))).toBe('NotFound');
+    for (const op of [
+      () => ca.send(new UploadPartCommand({ Bucket, Key, UploadId: 'nope', PartNumber: 1, Body: small })),
+      () => ca.send(new ListPartsCommand({ Bucket, Key, UploadId: 'nope' })),
+      () => ca.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: 'nope' })),
+      () => ca.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: 'nope', MultipartUpload: { Parts: [{ ETag: e1, PartNumber: 1 }] } })),
+      // The upload ID of another key.
+      () => ca.send(new UploadPartCommand({ Bucket, Key: 'other', UploadId, PartNumber: 1, Body: small })),
+    ])
+      expect(await code(op())).toBe('NoSuchUpload');
+    // Isolation: tenant B with A's bucket name and upload ID.
+    for (const op of [
+      () => cb.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 3, Body: small })),
+      () => cb.send(new ListPartsCommand({ Bucket, Key, UploadId })),
+      () => cb.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })),
+      () => cb.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: [{ ETag: e1, PartNumber: 1 }] } })),
+    ])
+      expect(await code(op())).toBe('NoSuchUpload');
+    expect((await cb.send(new ListMultipartUploadsCommand({ Bucket }))).Uploads ?? []).toEqual([]);
+    await ca.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
+    expect(await code(ca.send(new ListPartsCommand({ Bucket, Key, UploadId })))).toBe('NoSuchUpload');
+  });
+
+  it('UploadPartCopy with x-amz-copy-source-range, and its conditions', async () => {
+    const src = randomBytes(6 * MiB + 7);
+    await ca.send(new PutObjectCommand({ Bucket, Key: 'copy-src', Body: src }));
+    const Key = 'copy-dst';
+    const { UploadId } = await ca.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+    const p1 = await ca.send(
+      new UploadPartCopyCommand({ Bucket, Key, UploadId, PartNumber: 1, CopySource: `${Bucket}/copy-src`, CopySourceRange: `bytes=0-${5 * MiB - 1}` }),
+    );
+    const p2 = await ca.send(
+      new UploadPartCopyCommand({ Bucket, Key, UploadId, PartNumber: 2, CopySource: `${Bucket}/copy-src`, CopySourceRange: `bytes=${5 * MiB}-${src.length - 1}` }),
+    );
+    expect(p1.CopyPartResult?.ETag).toBe(etagOf(src.subarray(0, 5 * MiB)));
+    expect(
+      await code(ca.send(new UploadPartCopyCommand({ Bucket, Key, UploadId, PartNumber: 3, CopySource: `${Bucket}/copy-src`, CopySourceIfMatch: '"nope"' }))),
+    ).toBe('PreconditionFailed');
+    expect(await code(ca.send(new UploadPartCopyCommand({ Bucket, Key, UploadId, PartNumber: 3, CopySource: `${Bucket}/missing` })))).toBe('NoSuchKey');
+    const done = await ca.send(
+      new CompleteMultipartUploadCommand({
+        Bucket,
+        Key,
+        UploadId,
+        MultipartUpload: { Parts: [p1, p2].map((p, i) => ({ ETag: p.CopyPartResult!.ETag!, PartNumber: i + 1 })) },
+      }),
+    );
+    expect(done.ETag).toMatch(/-2"$/);
+    expect((await body(Key)).bytes.equals(src)).toBe(true);
+  });
+
+  it('lib-storage Upload: a 17 MiB object through multipart, byte-exact', async () => {
+    const data = randomBytes(17 * MiB + 3);
+    const up = new Upload({ client: ca, params: { Bucket, Key: 'big/lib-storage.bin', Body: data }, partSize: 5 * MiB, queueSize: 2 });
+    const r = await up.done();
+    expect(r.ETag).toMatch(/-4"$/);
+    const got = await body('big/lib-storage.bin');
+    expect(createHash('sha256').update(got.bytes).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(got.bytes.length).toBe(data.length);
   });
 });

@@ -11,13 +11,13 @@ import { EMPTY_FULL_HASH, ShardGoneError, ShardRegistry, fullHash } from '#shard
 import { SpaceDrivers, SpacesService } from '#user-spaces';
 import { runTransaction } from '#packages';
 import { ObjectReader } from './object-reader.js';
+import { assertS3Key } from './s3-key.js';
 import { ObjectsService, type ObjectForRead } from './objects.service.js';
 
 /** S3's limits for multipart uploads. */
 export const S3_MAX_PARTS = 10_000;
 export const S3_MIN_PART_SIZE = 5 * 1024 * 1024;
 export const S3_MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
-const MAX_KEY_BYTES = 1024;
 
 /** S3 error codes of the multipart operations that have no /v1 counterpart. */
 export type S3UploadErrorCode =
@@ -482,12 +482,6 @@ const unquote = (etag: string) => etag.trim().replace(/^"|"$/g, '').toLowerCase(
 function assertPartNumber(n: number): void {
   if (!Number.isInteger(n) || n < 1 || n > S3_MAX_PARTS)
     throw new S3UploadError('InvalidArgument', `Part number must be an integer between 1 and ${S3_MAX_PARTS}, inclusive`);
-}
-
-export function assertS3Key(key: string): void {
-  const n = Buffer.byteLength(key, 'utf8');
-  if (n < 1 || n > MAX_KEY_BYTES || key.includes('\0') || /\p{Cs}/u.test(key))
-    throw new S3UploadError('InvalidArgument', `an object key is 1 to ${MAX_KEY_BYTES} bytes of UTF-8`);
 }
 
 /** `x-amz-copy-source-range`: exactly `bytes=first-last`, inside the source object. */
