@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,8 @@ import {
  * folder. Every transfer is compared byte for byte (sha256 of each file).
  */
 const MiB = 1024 * 1024;
+// A tool run is a Python or Go process per command, and the machine is shared: generous per-test time.
+jest.setTimeout(360_000);
 const BOTO3_SCENARIO = path.resolve(import.meta.dirname, '../../test/support/boto3-scenario.py');
 const md5Hex = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
@@ -169,7 +171,7 @@ describe('real S3 tools against the S3 endpoint', () => {
 
   describe('rclone', () => {
     let env: NodeJS.ProcessEnv;
-    const rclone = (...args: string[]) => mustRun('rclone', ['--retries', '1', '--low-level-retries', '2', ...args], { env });
+    const rclone = (...args: string[]) => mustRun('rclone', ['--retries', '1', '--low-level-retries', '2', '--transfers', '8', '--checkers', '16', ...args], { env });
 
     beforeAll(() => {
       env = rcloneEnv(target, home('rclone'));
