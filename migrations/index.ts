@@ -6,6 +6,7 @@ import { AccessKeyNotify1764810000000 } from './1764810000000-access-key-notify.
 import { SpaceSyncer1764820000000 } from './1764820000000-space-syncer.js';
 import { Redundancy1764830000000 } from './1764830000000-redundancy.js';
 import { S3ObjectMetadata1764840000000 } from './1764840000000-s3-object-metadata.js';
+import { S3Uploads1764841000000 } from './1764841000000-s3-uploads.js';
 
 /** Every migration, in order. Listed explicitly so the compiled ESM build needs no glob loading. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   SpaceSyncer1764820000000,
   Redundancy1764830000000,
   S3ObjectMetadata1764840000000,
+  S3Uploads1764841000000,
 ];

@@ -24,13 +24,22 @@ const DELETE_BATCH = 200;
 /** Bounds the work of one run, so a run always ends (the next one continues). */
 const MAX_BATCHES = 50;
 
+/** Open S3 uploads older than $1 seconds, and completed ones kept an hour for a retried Complete. */
+const S3_UPLOADS_SWEEP = `WITH d AS (DELETE FROM s3_uploads WHERE upload_id IN (
+    SELECT upload_id FROM s3_uploads
+    WHERE (completed_time IS NULL AND create_time < now() - make_interval(secs => $1))
+       OR completed_time < now() - interval '1 hour'
+    FOR UPDATE SKIP LOCKED) RETURNING completed_time IS NULL AS open)
+  SELECT open FROM d`;
+
 type ShardRow = { user_space_id: string; file_hash: string };
 
 const REFERENCED = `(EXISTS (SELECT 1 FROM object_blocks b WHERE b.user_space_id = s.user_space_id AND b.file_hash = s.file_hash)
-  OR EXISTS (SELECT 1 FROM multipart_parts p WHERE p.user_space_id = s.user_space_id AND p.file_hash = s.file_hash))`;
+  OR EXISTS (SELECT 1 FROM multipart_parts p WHERE p.user_space_id = s.user_space_id AND p.file_hash = s.file_hash)
+  OR EXISTS (SELECT 1 FROM s3_upload_parts p WHERE p.user_space_id = s.user_space_id AND p.file_hash = s.file_hash))`;
 
 /**
- * Removes what no object needs any more: abandoned multipart uploads, shards that no block or part
+ * Removes what no object needs any more: abandoned multipart uploads (/v1 and S3), shards that no block or part
  * references, and temp files of crashed (or very old) uploads. No row lock is held across storage I/O:
  *
  * 1. doom: in a short transaction, shards unreferenced and untouched for JCS_GC_GRACE_SECONDS are
@@ -68,7 +77,10 @@ export class GarbageCollector {
        SELECT * FROM d`,
       [this.config.JCS_MULTIPART_MAX_AGE_SECONDS],
     );
-    report.abortedUploads = aborted.length;
+    // S3 uploads (invisible until Complete) expire the same way; completed ones kept for a retried
+    // Complete go after an hour.
+    const s3: Array<{ open: boolean }> = await this.ds.query(S3_UPLOADS_SWEEP, [this.config.JCS_MULTIPART_MAX_AGE_SECONDS]);
+    report.abortedUploads = aborted.length + s3.filter((r) => r.open).length;
     await this.doom(report);
     await this.removeDoomed(report);
     await this.sweepTemp(report);

@@ -6,6 +6,6 @@ export * from './object-view.js';
 export * from './objects.module.js';
 export * from './objects.service.js';
 export * from './upload-form.js';
-
+export * from './s3-uploads.service.js';
 export * from './s3-key.js';
 export * from './s3-objects.js';

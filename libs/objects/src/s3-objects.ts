@@ -120,6 +120,11 @@ export class S3Objects {
     }
   }
 
+  /** Stores an object's S3 ETag (unquoted) and metadata in the caller's transaction (CompleteMultipartUpload's). */
+  setS3Meta(em: EntityManager, objectId: number, etag: string, meta: S3Meta): Promise<void> {
+    return setS3Meta(em, objectId, etag, meta);
+  }
+
   /** The tenant's name (S3's Owner DisplayName). */
   async ownerName(userId: number): Promise<string> {
     const rows = await this.ds.query('SELECT name FROM users WHERE user_id = $1', [userId]);

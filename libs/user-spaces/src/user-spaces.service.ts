@@ -143,7 +143,8 @@ export class UserSpacesService {
       // Ours (the spec has no default space): a refusal of the argument, not a failure of the gateway.
       if (space.isDefault) throw badArgument(`user space ${userSpaceId} is the tenant's default space and cannot be deleted`);
       const [{ n }] = await em.query(
-        `SELECT (SELECT count(*) FROM object_blocks WHERE user_space_id = $1) + (SELECT count(*) FROM multipart_parts WHERE user_space_id = $1) AS n`,
+        `SELECT (SELECT count(*) FROM object_blocks WHERE user_space_id = $1) + (SELECT count(*) FROM multipart_parts WHERE user_space_id = $1)
+           + (SELECT count(*) FROM s3_upload_parts WHERE user_space_id = $1) AS n`,
         [userSpaceId],
       );
       if (Number(n) > 0) throw operationFailed(`user space ${userSpaceId} still holds pieces of ${n} object blocks; move or delete them first`);
