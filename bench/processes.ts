@@ -60,6 +60,8 @@ export interface Service {
   child: ChildProcess;
   pid: number;
   logFile: string;
+  /** The gateway's S3 listener (issue 11), when it runs one. */
+  s3Url?: string;
 }
 
 /** Spawns a Node process, sends its output to a log file, and waits until GET /healthz answers 200. */
@@ -127,6 +129,7 @@ export class BenchEnv {
   /** The built gateway, as `npm start:gateway` runs it; with `profile`, the CPU profiler preloaded. */
   async startGateway(opts: { profile?: boolean } = {}): Promise<Service> {
     const port = await freePort();
+    const s3Port = await freePort();
     // The gateway's node flags as `npm start` and the Dockerfile give them (package.json).
     const args = [...GATEWAY_NODE_FLAGS, ...(opts.profile ? ['--import', profilerPreload, gatewayMain] : [gatewayMain])];
     const s = await startService(
@@ -136,7 +139,7 @@ export class BenchEnv {
         DATABASE_URL: this.databaseUrl,
         JCS_DATA_DIR: this.dataDir,
         PORT: String(port),
-        JCS_S3_PORT: '0',
+        JCS_S3_PORT: String(s3Port),
         HOST: '127.0.0.1',
         LOG_LEVEL: 'warn',
         JCS_MAX_FILES_PER_UPLOAD: '1000',
@@ -146,6 +149,7 @@ export class BenchEnv {
       path.join(this.root, 'gateway.log'),
       opts.profile,
     );
+    s.s3Url = `http://127.0.0.1:${s3Port}`;
     this.services.add(s);
     return s;
   }

@@ -33,7 +33,7 @@ function ok(res: BenchResponse): void {
 }
 
 /** CPU profile of the gateway while `work` runs (profiler preloaded, driven over IPC). */
-async function profileDuring(gateway: Service, name: string, work: () => Promise<unknown>): Promise<ProfileSummary> {
+export async function profileDuring(gateway: Service, name: string, work: () => Promise<unknown>): Promise<ProfileSummary> {
   await ask(gateway.child, { cpuProfile: 'start' }, 'cpuProfileStarted');
   await work();
   const file = (await ask(gateway.child, { cpuProfile: 'stop', name }, 'cpuProfileWritten')) as string;

@@ -14,6 +14,7 @@ import { runRanged } from './scenarios/ranged.js';
 import { runRedundantRead } from './scenarios/redundant-read.js';
 import { runRedundantWrite } from './scenarios/redundant-write.js';
 import { runRequestCost } from './scenarios/request-cost.js';
+import { profileS3Endpoint, runS3Endpoint } from './scenarios/s3-endpoint.js';
 import { runS3Space } from './scenarios/s3-space.js';
 import { runSmallObjects } from './scenarios/small-objects.js';
 import { runSyncer } from './scenarios/syncer.js';
@@ -28,8 +29,8 @@ import { MiB, round } from './stats.js';
  * measured with gateway and baseline interleaved, are the figures to compare.
  *
  * Knobs (env): BENCH_ONLY (comma-separated scenarios, default all: bigObject, ranged, smallObjects,
- * listing, s3Space, requestCost, syncer, codec), BENCH_ROUNDS (5), BENCH_BIG_MIB (1024), BENCH_SMALL_OBJECTS (10000),
- * BENCH_RANGED (1000), BENCH_LIST_REQUESTS (50), BENCH_S3_MIB (256), BENCH_REQUESTS (800, requestCost), BENCH_PROFILE (missed | all | none; default missed), BENCH_OUTPUT
+ * listing, s3Space, requestCost, syncer, redundantRead, redundantWrite, codec, s3Endpoint), BENCH_ROUNDS (5), BENCH_BIG_MIB (1024), BENCH_SMALL_OBJECTS (10000),
+ * BENCH_RANGED (1000), BENCH_LIST_REQUESTS (50), BENCH_S3_MIB (256), BENCH_REQUESTS (800, requestCost), BENCH_S3E_MIB (1024), BENCH_S3E_ROUNDS (3), BENCH_S3E_SMALL (800, s3Endpoint), BENCH_PROFILE (missed | all | none; default missed), BENCH_OUTPUT
  * (default bench/results/latest.json), BENCH_DATABASE_URL (maintenance DB, default
  * postgres://postgres@127.0.0.1:5432/postgres), BENCH_TMPDIR.
  */
@@ -46,7 +47,7 @@ function gitInfo() {
 }
 
 /** The scenarios, in the order they run; `ranged` reads the big object, so it brings `bigObject` along. */
-const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space', 'requestCost', 'syncer', 'redundantRead', 'redundantWrite', 'codec'] as const;
+const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space', 'requestCost', 'syncer', 'redundantRead', 'redundantWrite', 'codec', 's3Endpoint'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** BENCH_ONLY=a,b: only those scenarios (and what they depend on); unset: all of them. */
@@ -73,6 +74,7 @@ const SCENARIO_OF_FIGURE: Record<string, Scenario> = {
   redundantRead: 'redundantRead',
   codec: 'codec',
   redundantWrite: 'redundantWrite',
+  s3Endpoint: 's3Endpoint',
 };
 
 /** Issue 8's targets, all listed in every run (a scenario left out by BENCH_ONLY shows `ran: false`). */
@@ -172,10 +174,13 @@ async function main(): Promise<void> {
     const redundantWrite = only.has('redundantWrite')
       ? await withRss(c, 'redundantWrite', () => runRedundantWrite(c, num('BENCH_EC_PARALLEL_MIB', 128) * MiB))
       : undefined;
+    const s3Endpoint = only.has('s3Endpoint')
+      ? await withRss(c, 's3Endpoint', () => runS3Endpoint(c, { bigBytes: num('BENCH_S3E_MIB', 1024) * MiB, rounds: num('BENCH_S3E_ROUNDS', 3), smallObjects: num('BENCH_S3E_SMALL', 800) }))
+      : undefined;
     const gatewayRssAfterMiB = rssMiB(ctx.gateway.pid);
     const measuredSeconds = round((performance.now() - t0) / 1000, 1);
 
-    const ranScenarios = [big, ranged, small, listing, s3Space, requestCost, syncer, redundantRead, redundantWrite].filter((s) => s !== undefined);
+    const ranScenarios = [big, ranged, small, listing, s3Space, requestCost, syncer, redundantRead, redundantWrite, s3Endpoint].filter((s) => s !== undefined);
     const checks: TargetCheck[] = ranScenarios.flatMap((s) => s.targets);
     const peakRssMiB = Math.max(...ranScenarios.map((s) => s.peakRssMiB));
     const rssOverall = check('peakRssMiB', peakRssMiB, '<=', 200, 8);
@@ -184,7 +189,15 @@ async function main(): Promise<void> {
       const found = figure === 'peakRssMiB' ? rssOverall : checks.find((t) => t.issue === 8 && t.figure === figure);
       return found ? { ...found, ran: true } : { figure, value: null, target, met: false, issue: 8, ran: false };
     });
-    const earlierTargets = checks.filter((t) => t.issue !== 8);
+    const earlierTargets = checks.filter((t) => t.issue !== 8 && t.issue !== 11);
+    // Issue 11's S3 endpoint targets, with profiles of the misses (on their own profiled gateway, before the
+    // issue-8 profiling pass restarts the measured one).
+    const s3Targets = checks.filter((t) => t.issue === 11);
+    const s3Mode = process.env.BENCH_PROFILE ?? 'missed';
+    const s3Profiles =
+      s3Endpoint && s3Mode !== 'none' && s3Mode !== '0'
+        ? await profileS3Endpoint(ctx, s3Targets.filter((t) => s3Mode === 'all' || !t.met).map((t) => t.figure), { bigBytes: num('BENCH_S3E_MIB', 1024) * MiB, smallObjects: 400 })
+        : {};
     const mode = process.env.BENCH_PROFILE ?? 'missed';
     const ran = (figure: string) => only.has(SCENARIO_OF_FIGURE[figure.split('.')[0]]);
     const workloads = new Set(
@@ -231,10 +244,13 @@ async function main(): Promise<void> {
         redundantRead: redundantRead?.result,
         codec: codec?.result,
         redundantWrite: redundantWrite?.result,
+        s3Endpoint: s3Endpoint?.result,
         gatewayRssMiB: { idleAfterStart: gatewayIdleRssMiB, afterScenarios: gatewayRssAfterMiB },
         baselineIdleRssMiB,
       },
-      profiles,
+      /** Issue 11's targets: the S3 endpoint against the plain server. */
+      s3EndpointTargets: s3Targets,
+      profiles: { ...profiles, ...s3Profiles },
       notes: [
         'MB = 10^6 bytes. Ratios are gateway/baseline (throughput: higher is better; latency: lower is better).',
         'Big-object throughput: gateway and baseline alternate within each round (ABCD, DCBA, ...); "ratio" is the median of the per-round ratios (runs adjacent in time), "ratioOfMedians" divides the medians; one unmeasured warm-up upload per server precedes the rounds, and `sync` runs (untimed) before each upload so none pays for earlier writeback. Ranged reads and listings alternate gateway/baseline request by request.',

@@ -62,7 +62,7 @@ describe('s3 crash: SIGKILL during S3 PUTs and multipart uploads', () => {
     let client: S3Client = s3Client(gw.s3Endpoint, keys);
     await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
     const writes = new Map<string, Write>();
-    const delays = fc.sample(fc.integer({ min: 800, max: 3500 }), { numRuns: KILLS, seed: SEED });
+    const delays = fc.sample(fc.integer({ min: 3000, max: 8000 }), { numRuns: KILLS, seed: SEED });
     const violations: string[] = [];
     let n = 0;
 
@@ -72,7 +72,7 @@ describe('s3 crash: SIGKILL during S3 PUTs and multipart uploads', () => {
       const putWriter = async (w: number) => {
         while (!killed) {
           const key = `put/r${round}/w${w}/${n++}`;
-          const body = randomBytes(1 + Math.floor(Math.random() * 3 * MiB));
+          const body = randomBytes(1 + Math.floor(Math.random() * MiB));
           const rec: Write = { sha: sha(body), size: body.length, state: 'pending', kind: 'put' };
           writes.set(key, rec);
           try {

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { dropGatewayData, launchGatewayProcess, type GatewayInstance } from './support/gateway-process.js';
-import { freePort } from './support/ports.js';
+import { dropGatewayData } from './support/gateway-process.js';
+import { launchS3Gateway, type S3GatewayInstance } from './support/s3-gateway.js';
 import {
   awsEnv,
   boto3Env,
@@ -15,7 +15,6 @@ import {
   s3cmdConfig,
   sha256File,
   treeDigest,
-  waitForListener,
   type S3Target,
 } from './support/s3-tools.js';
 
@@ -25,12 +24,14 @@ import {
  * folder. Every transfer is compared byte for byte (sha256 of each file).
  */
 const MiB = 1024 * 1024;
+// A tool run is a Python or Go process per command, and the machine is shared: generous per-test time.
+jest.setTimeout(360_000);
 const BOTO3_SCENARIO = path.resolve(import.meta.dirname, '../../test/support/boto3-scenario.py');
 const md5Hex = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 describe('real S3 tools against the S3 endpoint', () => {
   let root: string;
-  let gw: GatewayInstance;
+  let gw: S3GatewayInstance;
   let target: S3Target;
   let tree: string;
   let treeSums: Record<string, string>;
@@ -38,10 +39,8 @@ describe('real S3 tools against the S3 endpoint', () => {
 
   beforeAll(async () => {
     root = mkdtempSync(path.join(tmpdir(), 'jcs-s3-tools-'));
-    const s3Port = await freePort();
-    gw = await launchGatewayProcess({ env: { JCS_S3_PORT: String(s3Port) } });
-    const endpoint = `http://127.0.0.1:${s3Port}`;
-    await waitForListener(endpoint);
+    gw = await launchS3Gateway();
+    const endpoint = gw.s3Endpoint;
     const tenant = await gw.createTenant('s3-tools-' + randomBytes(3).toString('hex'));
     target = { endpoint, accessKey: tenant.accessKey, secretKey: tenant.secretKey };
     tree = path.join(root, 'tree');
@@ -172,7 +171,7 @@ describe('real S3 tools against the S3 endpoint', () => {
 
   describe('rclone', () => {
     let env: NodeJS.ProcessEnv;
-    const rclone = (...args: string[]) => mustRun('rclone', ['--retries', '1', '--low-level-retries', '2', ...args], { env });
+    const rclone = (...args: string[]) => mustRun('rclone', ['--retries', '1', '--low-level-retries', '2', '--transfers', '8', '--checkers', '16', ...args], { env });
 
     beforeAll(() => {
       env = rcloneEnv(target, home('rclone'));

@@ -10,6 +10,8 @@ import { BASE_DATABASE_URL, dropDatabase } from './support/gateway.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway-process.js';
 import { SignedClient, type RequestSpec } from './support/signed-client.js';
 import { multipartBody } from './support/multipart.js';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 
 const CLI = path.resolve(import.meta.dirname, '../apps/cli/src/main.js');
 const GATEWAY = path.resolve(import.meta.dirname, '../apps/gateway/src/main.js');
@@ -103,6 +105,40 @@ describe('secrets never reach the logs', () => {
     expect((await fetch(`${gp.url}/v1/bucket/listAll`, { headers: { authorization: `AWS4-HMAC-SHA256 Credential=x, Signature=${secretKey}` } })).status).toBe(401);
   }, 90_000);
 
+  it('runs an S3 scenario on the S3 listener', async () => {
+    // Every signature the SDK sends is remembered (the request as it leaves, after signing).
+    const s3 = (secret: string) => {
+      const c = new S3Client({ endpoint: gp.s3Url, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: client.creds.accessKey, secretAccessKey: secret } });
+      c.middlewareStack.add(
+        (next) => async (args) => {
+          const auth = (args.request as { headers?: Record<string, string> }).headers?.authorization;
+          const sig = auth && /Signature=([0-9a-f]{64})/.exec(auth)?.[1];
+          if (sig) signatures.push(sig);
+          return next(args);
+        },
+        { step: 'deserialize', name: 'rememberSignature' },
+      );
+      return c;
+    };
+    const good = s3(secretKey);
+    await good.send(new CreateBucketCommand({ Bucket: 'hush-s3' }));
+    await good.send(new PutObjectCommand({ Bucket: 'hush-s3', Key: 'quiet.txt', Body: 'quiet s3 bytes', Metadata: { note: 'x' } }));
+    const got = await good.send(new GetObjectCommand({ Bucket: 'hush-s3', Key: 'quiet.txt' }));
+    expect(await got.Body!.transformToString()).toBe('quiet s3 bytes');
+    await good.send(new ListObjectsV2Command({ Bucket: 'hush-s3' }));
+    // A presigned GET, a tampered one, a request signed with a wrong secret.
+    const url = await getSignedUrl(good, new GetObjectCommand({ Bucket: 'hush-s3', Key: 'quiet.txt' }), { expiresIn: 300 });
+    signatures.push(new URL(url).searchParams.get('X-Amz-Signature')!);
+    expect(await (await fetch(url)).text()).toBe('quiet s3 bytes');
+    const tampered = url.replace(/X-Amz-Signature=[0-9a-f]+/, `X-Amz-Signature=${randomBytes(32).toString('hex')}`);
+    signatures.push(new URL(tampered).searchParams.get('X-Amz-Signature')!);
+    expect((await fetch(tampered)).status).toBe(403);
+    const bad = s3(wrongS3Secret);
+    await expect(bad.send(new ListObjectsV2Command({ Bucket: 'hush-s3' }))).rejects.toMatchObject({ name: 'SignatureDoesNotMatch' });
+    good.destroy();
+    bad.destroy();
+  }, 90_000);
+
   it('no line the gateway wrote holds any of those secrets', async () => {
     await gp.stop();
     const logs = gp.logs();
@@ -110,8 +146,9 @@ describe('secrets never reach the logs', () => {
     expect(logs).toContain('/v1/object/download');
     expect(logs).toMatch(/X-Amz-Signature=\*\*\*/);
     expect(logs).toContain('/v1/userSpace/test');
+    expect(logs).toContain('/hush-s3/quiet.txt');
     const secrets = { secretKey, s3Secret, wrongS3Secret, dbPassword, redisPassword, masterKey, ...Object.fromEntries(signatures.map((s, i) => [`signature ${i}`, s])) };
-    expect(signatures.length).toBeGreaterThanOrEqual(8);
+    expect(signatures.length).toBeGreaterThanOrEqual(14);
     const leaks = Object.entries(secrets)
       .filter(([, secret]) => logs.includes(secret))
       .map(([name]) => `${name}: ${logs.split('\n').find((l) => l.includes(secrets[name as keyof typeof secrets]))?.slice(0, 300)}`);

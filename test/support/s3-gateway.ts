@@ -1,6 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { launchGatewayProcess, type GatewayInstance, type GatewayInstanceOptions } from './gateway-process.js';
-import { freePort } from './ports.js';
 import { waitForListener } from './s3-tools.js';
 
 export interface S3Keys {
@@ -25,13 +24,12 @@ export interface S3GatewayInstance extends GatewayInstance {
 }
 
 /**
- * The built gateway as its own process with its S3 listener on a port of its own (JCS_S3_PORT;
- * the default 7891 would collide between suites running at once). Waits until the S3 port accepts.
+ * The built gateway as its own process with its S3 listener on a free port of its own (the harness
+ * sets JCS_S3_PORT). Waits until the S3 port accepts connections.
  */
-export async function launchS3Gateway(opts: GatewayInstanceOptions & { s3Port?: number } = {}): Promise<S3GatewayInstance> {
-  const s3Port = opts.s3Port ?? (await freePort());
-  const gw = await launchGatewayProcess({ ...opts, env: { ...opts.env, JCS_S3_PORT: String(s3Port) } });
-  const s3Endpoint = `http://127.0.0.1:${s3Port}`;
-  await waitForListener(s3Endpoint);
-  return Object.assign(gw, { s3Endpoint, s3Port });
+export async function launchS3Gateway(opts: GatewayInstanceOptions = {}): Promise<S3GatewayInstance> {
+  const gw = await launchGatewayProcess(opts);
+  if (!gw.s3Url) throw new Error('the gateway runs without its S3 listener (JCS_S3_PORT=0)');
+  await waitForListener(gw.s3Url);
+  return Object.assign(gw, { s3Endpoint: gw.s3Url, s3Port: Number(new URL(gw.s3Url).port) });
 }

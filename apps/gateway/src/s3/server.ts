@@ -31,7 +31,11 @@ export function createS3Server(app: INestApplicationContext, config: AppConfig):
   const logger = requestLogger(config);
   const log = requestLog(logger);
   const server = createServer((req, res) => log(req as Parameters<typeof log>[0], res, () => void handle(req, res, services, config, logger)));
-  applyServerLimits(server, config);
+  // A request Node cannot parse gets an S3 error document too (S3's codes for these three cases).
+  applyServerLimits(server, config, (kind, message) => ({
+    contentType: 'application/xml',
+    body: errorDocument(kind === 'headersTooLarge' ? 'RequestHeaderSectionTooLarge' : kind === 'headersTimeout' ? 'RequestTimeout' : 'BadRequest', message, '', randomBytes(8).toString('hex').toUpperCase(), {}),
+  }));
   return server;
 }
 
