@@ -8,6 +8,7 @@ import { BenchEnv, log, repoRoot } from './processes.js';
 import { profileWorkloads } from './profile-pass.js';
 import { peakOf, RssMonitor, rssMiB } from './rss.js';
 import { runBigObject } from './scenarios/big-object.js';
+import { runCodec } from './scenarios/codec.js';
 import { runListing } from './scenarios/listing.js';
 import { runRanged } from './scenarios/ranged.js';
 import { runRedundantRead } from './scenarios/redundant-read.js';
@@ -26,7 +27,7 @@ import { MiB, round } from './stats.js';
  * measured with gateway and baseline interleaved, are the figures to compare.
  *
  * Knobs (env): BENCH_ONLY (comma-separated scenarios, default all: bigObject, ranged, smallObjects,
- * listing, s3Space, requestCost), BENCH_ROUNDS (5), BENCH_BIG_MIB (1024), BENCH_SMALL_OBJECTS (10000),
+ * listing, s3Space, requestCost, syncer, codec), BENCH_ROUNDS (5), BENCH_BIG_MIB (1024), BENCH_SMALL_OBJECTS (10000),
  * BENCH_RANGED (1000), BENCH_LIST_REQUESTS (50), BENCH_S3_MIB (256), BENCH_REQUESTS (800, requestCost), BENCH_PROFILE (missed | all | none; default missed), BENCH_OUTPUT
  * (default bench/results/latest.json), BENCH_DATABASE_URL (maintenance DB, default
  * postgres://postgres@127.0.0.1:5432/postgres), BENCH_TMPDIR.
@@ -44,7 +45,7 @@ function gitInfo() {
 }
 
 /** The scenarios, in the order they run; `ranged` reads the big object, so it brings `bigObject` along. */
-const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space', 'requestCost', 'syncer', 'redundantRead'] as const;
+const SCENARIOS = ['bigObject', 'ranged', 'smallObjects', 'listing', 's3Space', 'requestCost', 'syncer', 'redundantRead', 'codec'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** BENCH_ONLY=a,b: only those scenarios (and what they depend on); unset: all of them. */
@@ -69,6 +70,7 @@ const SCENARIO_OF_FIGURE: Record<string, Scenario> = {
   requestCost: 'requestCost',
   syncer: 'syncer',
   redundantRead: 'redundantRead',
+  codec: 'codec',
 };
 
 /** Issue 8's targets, all listed in every run (a scenario left out by BENCH_ONLY shows `ran: false`). */
@@ -163,6 +165,8 @@ async function main(): Promise<void> {
       ? await withRss(c, 'syncer', () => runSyncer(c, { files: num('BENCH_SYNC_FILES', 10_000), bigBytes: num('BENCH_SYNC_BIG_MIB', 1024) * MiB, rssFiles: num('BENCH_SYNC_RSS_FILES', 100_000) }))
       : undefined;
     const redundantRead = only.has('redundantRead') ? await withRss(c, 'redundantRead', () => runRedundantRead(c, num('BENCH_EC_RANGED', 500))) : undefined;
+    // In the bench process, no server involved: the gateway's codec kernel and worker pool (issue 9).
+    const codec = only.has('codec') ? await runCodec() : undefined;
     const gatewayRssAfterMiB = rssMiB(ctx.gateway.pid);
     const measuredSeconds = round((performance.now() - t0) / 1000, 1);
 
@@ -220,6 +224,7 @@ async function main(): Promise<void> {
         requestCost: requestCost?.result,
         syncer: syncer?.result,
         redundantRead: redundantRead?.result,
+        codec: codec?.result,
         gatewayRssMiB: { idleAfterStart: gatewayIdleRssMiB, afterScenarios: gatewayRssAfterMiB },
         baselineIdleRssMiB,
       },

@@ -4,6 +4,7 @@ import { Logger } from 'nestjs-pino';
 import { loadConfig, resolveMasterKey } from '#config';
 import { pingRedis } from '#core';
 import { ensureDatabase } from '#db';
+import { configureCodecPool } from '#redundancy';
 import { createGatewayApp, ensureAdmin } from './bootstrap.js';
 import { startWorker } from '#worker';
 
@@ -13,6 +14,7 @@ import { startWorker } from '#worker';
  */
 async function main(): Promise<void> {
   const config = loadConfig();
+  configureCodecPool(config.JCS_CODEC_THREADS);
   const masterKey = resolveMasterKey(config, (m) => console.warn(JSON.stringify({ level: 'warn', msg: m })));
 
   // Graceful shutdown: stop taking connections, let requests in flight finish, close the worker (it

@@ -3,11 +3,13 @@ import 'reflect-metadata';
 import { loadConfig, resolveMasterKey } from '#config';
 import { pingRedis } from '#core';
 import { ensureDatabase } from '#db';
+import { configureCodecPool } from '#redundancy';
 import { startWorker } from './bootstrap.js';
 
 /** `node dist/apps/worker/src/main.js`: the worker alone (production runs it apart from the gateway). */
 async function main(): Promise<void> {
   const config = loadConfig();
+  configureCodecPool(config.JCS_CODEC_THREADS);
   const masterKey = resolveMasterKey(config, (m) => console.warn(JSON.stringify({ level: 'warn', msg: m })));
   await ensureDatabase(config.DATABASE_URL);
   await pingRedis(config.REDIS_URL);

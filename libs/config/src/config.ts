@@ -113,6 +113,8 @@ export const configSchema = z.object({
     .refine((v) => (v & (v - 1)) === 0, 'must be a power of two'),
   /** How often the worker looks for objects not stored as their package's policy says and queues their conversion. */
   JCS_CONVERT_SWEEP_SECONDS: z.coerce.number().int().positive().default(600),
+  /** Erasure codec: worker threads of the encode/rebuild pool. Absent: os.availableParallelism(). */
+  JCS_CODEC_THREADS: z.coerce.number().int().min(1).max(256).optional(),
 });
 
 export type AppConfig = Omit<z.infer<typeof configSchema>, 'JCS_MASTER_KEY' | 'JCS_LOCAL_ROOTS'> & {

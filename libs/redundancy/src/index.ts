@@ -7,3 +7,4 @@ export * from './encoder.js';
 export * from './codec-interim.js';
 export * from './decoder.js';
 export * from './read-codec.js';
+export * from './codec/index.js';

@@ -1,10 +1,10 @@
+import { erasureCodec } from './codec/index.js';
 import type { ReconstructingCodec } from './decoder.js';
 
 /**
  * A small pure-JS Reed–Solomon codec (GF(2^8), polynomial 0x11d, klauspost/reedsolomon's
- * Vandermonde-derived systematic matrix) used by the read path and its tests until the codec of
- * branch red-codec (libs/redundancy/src/codec/, worker pool) is merged; `codecFor` is the one place
- * to switch. Synchronous byte loops: fine for rebuild windows of about a megabyte.
+ * Vandermonde-derived systematic matrix): the decoder's unit tests use it as an independent model.
+ * Reads use `codecFor` (the worker-pool codec of ./codec).
  */
 const EXP = new Uint8Array(512);
 const LOG = new Uint8Array(256);
@@ -90,11 +90,7 @@ export function simpleCodec(k: number, n: number): SimpleCodec {
   };
 }
 
-const codecs = new Map<string, SimpleCodec>();
-
-/** The codec for `ec` k/n reads (cached per shape). */
+/** The codec of `ec` reads, rebuilds and repairs: the worker-pool codec (off the event loop). */
 export function codecFor(k: number, n: number): SimpleCodec {
-  let c = codecs.get(`${k}/${n}`);
-  if (!c) codecs.set(`${k}/${n}`, (c = simpleCodec(k, n)));
-  return c;
+  return erasureCodec(k, n);
 }
