@@ -280,7 +280,7 @@ describe('tenant boundary (issue 7)', () => {
       }
       // A separate target space, so its shard area holds only this import's files.
       const target = (
-        await a.client.post('/v1/userSpace/create', { name: 'target', storage: { type: 'Local', rootDir: 'target' }, credential: { type: 'Local' }, shardStore: { maxSize: 1 << 40 } })
+        await a.client.post('/v1/userSpace/create', { name: 'target', storage: { type: 'Local', rootDir: 'target' }, credential: { type: 'Local' }, shardStore: { maxSize: 2 ** 40 } })
       ).body.data.userSpace.userSpaceID;
       const targetShards = path.join(folder, 'target', 'shards');
       const source = Number((await gw.sql('SELECT user_space_id FROM user_spaces WHERE user_id = $1 AND is_default', [a.userID]))[0].user_space_id);

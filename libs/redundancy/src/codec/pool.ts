@@ -25,9 +25,11 @@ export class CodecPool {
   private readonly workerUrl = new URL('./codec-worker.js', import.meta.url);
   /**
    * Input buffers handed back by the workers, by size: a fresh multi-MiB ArrayBuffer costs more
-   * (zeroing, page faults) than the encoding itself. At most FREE_PER_SIZE kept per size.
+   * (zeroing, page faults) than the encoding itself. At most FREE_PER_SIZE per size and FREE_BYTES
+   * in all are kept (the gateway's RSS budget is 200 MiB for an upload).
    */
   private readonly free = new Map<number, ArrayBuffer[]>();
+  private freeBytes = 0;
 
   constructor(readonly size: number) {
     if (!Number.isInteger(size) || size < 1) throw new Error(`codec pool: size must be a positive integer, got ${size}`);
@@ -51,17 +53,30 @@ export class CodecPool {
 
   /** An ArrayBuffer of `bytes` to pack a job's input into (contents undefined: every byte gets overwritten). */
   inputBuffer(bytes: number): ArrayBuffer {
-    return this.free.get(bytes)?.pop() ?? new ArrayBuffer(bytes);
+    const ab = this.free.get(bytes)?.pop();
+    if (!ab) return new ArrayBuffer(bytes);
+    this.freeBytes -= bytes;
+    return ab;
   }
 
   private recycle(ab: ArrayBuffer): void {
-    let list = this.free.get(ab.byteLength);
+    const bytes = ab.byteLength;
+    let list = this.free.get(bytes);
     if (!list) {
-      if (this.free.size >= FREE_SIZES) this.free.delete(this.free.keys().next().value as number);
       list = [];
-      this.free.set(ab.byteLength, list);
+      this.free.set(bytes, list);
     }
-    if (list.length < FREE_PER_SIZE) list.push(ab);
+    // Room is made by dropping buffers of other sizes first (the oldest sizes): the current shape wins.
+    for (const [size, other] of this.free) {
+      if (this.freeBytes + bytes <= FREE_BYTES) break;
+      if (size === bytes) continue;
+      this.freeBytes -= size * other.length;
+      this.free.delete(size);
+    }
+    if (list.length < FREE_PER_SIZE && this.freeBytes + bytes <= FREE_BYTES) {
+      list.push(ab);
+      this.freeBytes += bytes;
+    }
   }
 
   /** Terminates every worker; jobs in flight are rejected. */
@@ -133,7 +148,7 @@ export class CodecPool {
 }
 
 const FREE_PER_SIZE = 4;
-const FREE_SIZES = 4;
+const FREE_BYTES = 32 * 1024 * 1024;
 
 let shared: CodecPool | undefined;
 let sharedSize: number | undefined;
