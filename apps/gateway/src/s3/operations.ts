@@ -7,6 +7,8 @@ import { s3Error, S3Error } from './errors.js';
 import { registerS3Operations } from './router.js';
 import { parseXml, xmlText, type XmlTree } from './xml.js';
 
+// The helpers below are exported for the other operation files (multipart.ts).
+
 /** S3's limit on user metadata (x-amz-meta-* names and values together). */
 const MAX_USER_METADATA = 2 * 1024;
 /** DeleteObjects: at most 1000 keys, and a body of at most this many bytes. */
@@ -16,25 +18,25 @@ const MAX_SMALL_BODY = 64 * 1024;
 const iso = (d: Date) => d.toISOString();
 const httpDate = (d: Date) => d.toUTCString();
 
-async function requireBucket(ctx: S3Context): Promise<number> {
+export async function requireBucket(ctx: S3Context): Promise<number> {
   const id = await ctx.services.s3.findBucket(ctx.userId, ctx.bucket!);
   if (id === null) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { BucketName: ctx.bucket! });
   return id;
 }
 
-const header = (ctx: S3Context, name: string): string | undefined => {
+export const header = (ctx: S3Context, name: string): string | undefined => {
   const v = ctx.req.headers[name];
   return Array.isArray(v) ? v.join(',') : v;
 };
 
-function refuseAcl(ctx: S3Context): void {
+export function refuseAcl(ctx: S3Context): void {
   const acl = header(ctx, 'x-amz-acl');
   if (acl !== undefined && acl !== 'private') throw s3Error('NotImplemented', `the canned ACL ${acl} is not supported (only private)`);
   if (Object.keys(ctx.req.headers).some((h) => h.startsWith('x-amz-grant-'))) throw s3Error('NotImplemented', 'x-amz-grant-* headers are not supported');
 }
 
 /** Reads a small body whole (bounded), checking a signed SHA-256 and Content-MD5 when given. */
-async function readSmallBody(ctx: S3Context, max: number): Promise<Buffer> {
+export async function readSmallBody(ctx: S3Context, max: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of ctx.body()) {
@@ -51,7 +53,7 @@ async function readSmallBody(ctx: S3Context, max: number): Promise<Buffer> {
   return body;
 }
 
-function contentMd5(ctx: S3Context): Buffer | undefined {
+export function contentMd5(ctx: S3Context): Buffer | undefined {
   const v = header(ctx, 'content-md5');
   if (v === undefined) return undefined;
   const b = Buffer.from(v.trim(), 'base64');
@@ -60,7 +62,7 @@ function contentMd5(ctx: S3Context): Buffer | undefined {
 }
 
 /** The stored headers of a PutObject (or CopyObject REPLACE), bounded as S3 bounds them. */
-function metaFromHeaders(ctx: S3Context): S3Meta {
+export function metaFromHeaders(ctx: S3Context): S3Meta {
   const meta: S3Meta = {};
   const take = (h: string, k: Exclude<keyof S3Meta, 'user'>) => {
     const v = header(ctx, h);
@@ -93,7 +95,7 @@ function metaFromHeaders(ctx: S3Context): S3Meta {
   return meta;
 }
 
-function objectHeaders(o: S3Object): Record<string, string | number> {
+export function objectHeaders(o: S3Object): Record<string, string | number> {
   const h: Record<string, string | number> = {
     ETag: o.etag,
     'Last-Modified': httpDate(o.lastModified),
@@ -123,7 +125,7 @@ const parseHttpDate = (v: string | undefined): number | undefined => {
 };
 
 /** RFC 7232 §6 precedence: If-Match, else If-Unmodified-Since (412); If-None-Match, else If-Modified-Since (304 for GET/HEAD). */
-function checkConditions(ctx: S3Context, o: S3Object): void {
+export function checkConditions(ctx: S3Context, o: S3Object): void {
   const modified = Math.floor(o.lastModified.getTime() / 1000) * 1000;
   const ifMatch = header(ctx, 'if-match');
   if (ifMatch !== undefined) {
@@ -145,7 +147,7 @@ function notModified(o: S3Object): S3Error {
   return Object.assign(s3Error('NotModified', 'Not Modified'), { etag: o.etag, lastModified: o.lastModified });
 }
 
-function copySourceConditions(ctx: S3Context, o: S3Object): void {
+export function copySourceConditions(ctx: S3Context, o: S3Object): void {
   const modified = Math.floor(o.lastModified.getTime() / 1000) * 1000;
   const failed = () => s3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
   const im = header(ctx, 'x-amz-copy-source-if-match');
@@ -363,7 +365,7 @@ async function putObject(ctx: S3Context): Promise<void> {
 }
 
 /** A failed body read: the S3 error that caused it when there is one (the chunk decoder's, the checksum tap's). */
-function streamFailure(ctx: S3Context, e: unknown): unknown {
+export function streamFailure(ctx: S3Context, e: unknown): unknown {
   if (ctx.bodyError instanceof S3Error) return ctx.bodyError;
   if (e instanceof S3Error || e instanceof DomainError) return e;
   const cause = (e as { cause?: unknown })?.cause;
@@ -372,7 +374,7 @@ function streamFailure(ctx: S3Context, e: unknown): unknown {
   return e;
 }
 
-function keyOf(ctx: S3Context): string {
+export function keyOf(ctx: S3Context): string {
   const key = ctx.key!;
   if (Buffer.byteLength(key) > 1024) throw s3Error('KeyTooLongError', 'Your key is too long');
   if (key.includes('\u0000')) throw s3Error('InvalidArgument', 'Object keys must not contain NUL');
