@@ -161,12 +161,14 @@ export class S3Objects {
 
   /** Deletes an empty bucket in one statement (an object committed meanwhile keeps it). */
   async deleteBucket(userId: number, packageId: number): Promise<'deleted' | 'notEmpty'> {
-    const rows = await this.ds.query(
-      `DELETE FROM packages p WHERE p.user_id = $1 AND p.package_id = $2
-         AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.user_id = $1 AND o.package_id = $2) RETURNING 1`,
+    // TypeORM answers a bare DELETE with [rows, count]; a CTE makes it a plain SELECT.
+    const [{ n }] = await this.ds.query(
+      `WITH d AS (DELETE FROM packages p WHERE p.user_id = $1 AND p.package_id = $2
+         AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.user_id = $1 AND o.package_id = $2) RETURNING 1)
+       SELECT count(*)::int AS n FROM d`,
       [userId, packageId],
     );
-    return rows.length ? 'deleted' : 'notEmpty';
+    return n > 0 ? 'deleted' : 'notEmpty';
   }
 
   async isEmpty(userId: number, packageId: number): Promise<boolean> {

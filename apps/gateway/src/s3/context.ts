@@ -22,6 +22,8 @@ export interface S3Context {
   services: S3Services;
   /** The request body as the client meant it: aws-chunked framing decoded, chunk signatures and trailers checked. */
   body(): Readable;
+  /** The first error of the body's decoding and checks (a chunk signature, a checksum), once one failed. */
+  bodyError?: Error;
   /** The decoded body's length when known (Content-Length, or x-amz-decoded-content-length). */
   contentLength?: number;
 }

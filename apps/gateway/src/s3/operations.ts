@@ -364,6 +364,7 @@ async function putObject(ctx: S3Context): Promise<void> {
 
 /** A failed body read: the S3 error that caused it when there is one (the chunk decoder's, the checksum tap's). */
 export function streamFailure(ctx: S3Context, e: unknown): unknown {
+  if (ctx.bodyError instanceof S3Error) return ctx.bodyError;
   if (e instanceof S3Error || e instanceof DomainError) return e;
   const cause = (e as { cause?: unknown })?.cause;
   if (cause instanceof S3Error) return cause;

@@ -118,7 +118,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, services: S3Ser
       identity,
       config,
       services,
-      body: () => requestBody(req, identity),
+      body: () => requestBody(req, identity, (e) => (ctx.bodyError ??= e)),
       contentLength: decodedLength(req, identity),
     };
     if (expectsContinue(req)) res.writeContinue();
@@ -135,7 +135,7 @@ function decodedLength(req: IncomingMessage, identity: SigV4Identity): number | 
 }
 
 /** The body as the client meant it: aws-chunked decoded and verified, the declared checksum checked at its end. */
-function requestBody(req: IncomingMessage, identity: SigV4Identity): Readable {
+function requestBody(req: IncomingMessage, identity: SigV4Identity, onError: (e: Error) => void): Readable {
   const streams: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [req];
   const checksum = declaredChecksum(req.headers);
   const trailerValues = new Map<string, string>();
@@ -150,6 +150,8 @@ function requestBody(req: IncomingMessage, identity: SigV4Identity): Readable {
     streams.push(new ChecksumTap(checksum.name, () => (checksum.trailer ? trailerValues.get(`x-amz-checksum-${checksum.name}`) : checksum.value)));
   }
   if (streams.length === 1) return req;
+  // The storage layer reports a failed body in its own words; the S3 error that caused it is kept here.
+  for (const s of streams.slice(1)) (s as Readable).once('error', onError);
   const last = streams[streams.length - 1] as Readable;
   // Errors go both ways; the last stream (what the handler reads) fails with the first error.
   pipeline(streams as unknown as [Readable, ...NodeJS.WritableStream[]], (e) => {
