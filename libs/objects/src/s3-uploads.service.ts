@@ -231,6 +231,8 @@ export class S3UploadsService {
       if (list[i]!.partNumber <= list[i - 1]!.partNumber)
         throw new S3UploadError('InvalidPartOrder', 'The list of parts was not in ascending order. Parts must be ordered by part number.');
     const stored = new Map((await this.partRows(this.ds.manager, uploadId)).map((p) => [p.part_number, p]));
+    // An Abort between the two reads took the parts with the upload: that is NoSuchUpload, not InvalidPart.
+    if (list.some((l) => !stored.has(l.partNumber)) && !(await this.findUpload(this.ds.manager, userId, uploadId))) throw noSuchUpload(uploadId);
     const chosen = list.map((l) => {
       const p = stored.get(l.partNumber);
       if (!p || unquote(l.etag) !== p.md5.toString('hex'))
