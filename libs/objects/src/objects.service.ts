@@ -238,9 +238,11 @@ export class ObjectsService {
     } = {},
   ): Promise<ObjectEntity> {
     assertS3Key(path);
-    const space = await this.spaces.uploadTarget(userId, undefined, packageId);
+    const { space, packageRedundancy } = await this.spaces.uploadTargetOfPackage(userId, undefined, packageId);
     const store = this.drivers.shardStoreFor(space);
-    const staged = await store.stage(body, { maxSize: this.config.JCS_MAX_OBJECT_SIZE, md5: true });
+    const summer = new GranuleSummer(this.config.JCS_GRANULE_BYTES);
+    const staged = await store.stage(body, { maxSize: this.config.JCS_MAX_OBJECT_SIZE, md5: true, onChunk: (c) => summer.update(c) });
+    const granuleSums = summer.finish();
     try {
       await opts.verify?.(staged);
     } catch (e) {
@@ -253,9 +255,11 @@ export class ObjectsService {
       size: staged.size,
       fileHash: staged.fileHash,
       redundancy: { type: 'none' },
-      blocks: [{ index: 0, userSpaceId: space.userSpaceId, fileHash: staged.fileHash, size: staged.size }],
+      blocks: [
+        { index: 0, userSpaceId: space.userSpaceId, fileHash: staged.fileHash, size: staged.size, granuleSize: this.config.JCS_GRANULE_BYTES, granuleSums },
+      ],
     };
-    return runTransaction(this.ds, `package ${packageId} not found`, async (em) => {
+    const committed = await runTransaction(this.ds, `package ${packageId} not found`, async (em) => {
       const [o] = await this.commitObjects(em, userId, packageId, [object]);
       await opts.afterCommit?.(em, o!, staged);
       return o!;
@@ -263,6 +267,11 @@ export class ObjectsService {
       if (e instanceof ShardGoneError) throw operationFailed('the upload took too long to commit and its data was collected; upload it again', 503);
       throw e;
     });
+    // S3 writes land as one copy (the MD5 and the clients' checksums are taken in the same staging
+    // pass) and are converted to the package's policy in the background, as JCS-pub converts its
+    // uploads; the sweep finds them again if the job is lost.
+    await this.afterCommit(userId, this.packagePolicy(packageRedundancy), [committed], [false]);
+    return committed;
   }
 
   /**
