@@ -252,5 +252,9 @@ describe('S3 endpoint: buckets, objects, listings, copy', () => {
     expect(text).toMatch(/<Error><Code>AccessDenied<\/Code><Message>[^<]*<\/Message><Resource>\/some-bucket\/key<\/Resource><RequestId>[0-9A-F]{16}<\/RequestId><\/Error>/);
     const ok = await s3.send(new ListBucketsCommand({}));
     expect(ok.$metadata.requestId).toMatch(/^[0-9A-F]{16}$/);
+    // Headers past JCS_MAX_HEADER_BYTES: refused by the parser, still in S3's words.
+    const huge = await fetch(`${gw.s3Url}/`, { headers: { 'x-big': 'x'.repeat(gw.config.JCS_MAX_HEADER_BYTES + 1024) } });
+    expect(huge.status).toBe(400);
+    expect(await huge.text()).toContain('<Code>RequestHeaderSectionTooLarge</Code>');
   });
 });

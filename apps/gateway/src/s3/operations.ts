@@ -7,6 +7,8 @@ import { s3Error, S3Error } from './errors.js';
 import { registerS3Operations } from './router.js';
 import { parseXml, xmlText, type XmlTree } from './xml.js';
 
+// The helpers below are exported for the other operation files (multipart.ts).
+
 /** S3's limit on user metadata (x-amz-meta-* names and values together). */
 const MAX_USER_METADATA = 2 * 1024;
 /** DeleteObjects: at most 1000 keys, and a body of at most this many bytes. */
@@ -93,7 +95,7 @@ export function metaFromHeaders(ctx: S3Context): S3Meta {
   return meta;
 }
 
-function objectHeaders(o: S3Object): Record<string, string | number> {
+export function objectHeaders(o: S3Object): Record<string, string | number> {
   const h: Record<string, string | number> = {
     ETag: o.etag,
     'Last-Modified': httpDate(o.lastModified),
@@ -123,7 +125,7 @@ const parseHttpDate = (v: string | undefined): number | undefined => {
 };
 
 /** RFC 7232 §6 precedence: If-Match, else If-Unmodified-Since (412); If-None-Match, else If-Modified-Since (304 for GET/HEAD). */
-function checkConditions(ctx: S3Context, o: S3Object): void {
+export function checkConditions(ctx: S3Context, o: S3Object): void {
   const modified = Math.floor(o.lastModified.getTime() / 1000) * 1000;
   const ifMatch = header(ctx, 'if-match');
   if (ifMatch !== undefined) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline, type Duplex, type Readable } from 'node:stream';
 import type { INestApplicationContext } from '@nestjs/common';
 import { tryParseQuery, verifySigV4BeforeBody, type SigV4Identity } from '#auth';
 import type { AppConfig } from '#config';
@@ -31,11 +31,26 @@ export function createS3Server(app: INestApplicationContext, config: AppConfig):
   const logger = requestLogger(config);
   const log = requestLog(logger);
   const server = createServer((req, res) => log(req as Parameters<typeof log>[0], res, () => void handle(req, res, services, config, logger)));
-  // A request Node cannot parse gets an S3 error document too (S3's codes for these three cases).
-  applyServerLimits(server, config, (kind, message) => ({
-    contentType: 'application/xml',
-    body: errorDocument(kind === 'headersTooLarge' ? 'RequestHeaderSectionTooLarge' : kind === 'headersTimeout' ? 'RequestTimeout' : 'BadRequest', message, '', randomBytes(8).toString('hex').toUpperCase(), {}),
-  }));
+  applyServerLimits(server, config);
+  // A request Node cannot parse is answered in S3's words (the /v1 listener answers a JSON envelope).
+  server.removeAllListeners('clientError');
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) return void socket.destroy();
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const requestId = randomBytes(8).toString('hex').toUpperCase();
+    const body = errorDocument(
+      tooLarge ? 'RequestHeaderSectionTooLarge' : 'BadRequest',
+      tooLarge ? `request headers are larger than ${config.JCS_MAX_HEADER_BYTES} bytes` : 'malformed HTTP request',
+      '',
+      requestId,
+      {},
+    );
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\nx-amz-request-id: ${requestId}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
   return server;
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { getSigningKey } from '@aws-sdk/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { DomainError } from '#common';
-import { canonicalHeaders, canonicalQueries, canonicalUris } from './canonical.js';
+import { canonicalHeaders, canonicalQueries, canonicalUris, s3CanonicalUris } from './canonical.js';
 import { parseQuery } from './query.js';
 import { signingKey } from './signing-key.js';
 
@@ -96,4 +96,16 @@ describe('signingKey', () => {
       expect(signingKey(`secret-${i}`, '20250304', 'r', 'jcs').equals(await sdkKey(`secret-${i}`, '20250304', 'r', 'jcs'))).toBe(true);
     }
   });
+});
+
+describe('s3CanonicalUris', () => {
+  it.each([
+    ['/', ['/']],
+    ['/bucket/a%20b', ['/bucket/a%20b']],
+    // encoded once, no dot-segment removal, '%' in a key stays a key character
+    ['/bucket/x/../y', ['/bucket/x/../y']],
+    ['/bucket/100%25', ['/bucket/100%25']],
+    // a raw character the SDK would have encoded: both the canonical form and the bytes received
+    ['/bucket/(x)', ['/bucket/%28x%29', '/bucket/(x)']],
+  ])('%j → %j', (path, expected) => expect(s3CanonicalUris(path)).toEqual(expected));
 });
