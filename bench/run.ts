@@ -196,7 +196,7 @@ async function main(): Promise<void> {
     const s3Mode = process.env.BENCH_PROFILE ?? 'missed';
     const s3Profiles =
       s3Endpoint && s3Mode !== 'none' && s3Mode !== '0'
-        ? await profileS3Endpoint(ctx, s3Targets.filter((t) => s3Mode === 'all' || !t.met).map((t) => t.figure), { bigBytes: num('BENCH_S3E_MIB', 1024) * MiB, smallObjects: 400 })
+        ? await profileS3Endpoint(ctx, s3Targets.filter((t) => s3Mode === 'all' || !t.met).map((t) => t.figure), { bigBytes: num('BENCH_S3E_MIB', 1024) * MiB, smallObjects: Math.min(400, num('BENCH_S3E_SMALL', 800)) })
         : {};
     const mode = process.env.BENCH_PROFILE ?? 'missed';
     const ran = (figure: string) => only.has(SCENARIO_OF_FIGURE[figure.split('.')[0]]);

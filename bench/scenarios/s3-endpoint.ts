@@ -223,7 +223,13 @@ export async function profileS3Endpoint(ctx: BenchContext, missed: string[], opt
         's3Endpoint.small.get.ratio': () => pool(opts.smallObjects, IN_FLIGHT, async (i) => void (await drain((await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `small/r0/${i}` }))).Body))),
       };
       if (!work[figure]) continue;
-      out[name] = await profileDuring(gw, name, work[figure]);
+      try {
+        out[name] = await profileDuring(gw, name, work[figure]);
+      } catch (e) {
+        // A failed profiling workload must not cost the run's measured figures.
+        log(`  ${name}: profiling failed: ${(e as Error).message}`);
+        continue;
+      }
       const top = (xs: Array<{ owner: string; pctOfBusy: number }>) => xs.slice(0, 8).map((o) => `${o.owner} ${o.pctOfBusy}%`).join(', ');
       log(`  ${name}: busy ${Math.round(out[name].wallMs - out[name].idleMs)} of ${Math.round(out[name].wallMs)} ms; by calling owner: ${top(out[name].byCallingOwner)}`);
     }

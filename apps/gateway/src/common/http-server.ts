@@ -24,15 +24,7 @@ type ServerLimits = Pick<
  * connection, and the headers check runs on the connections-checking interval, which is why that
  * is tied to the headers timeout (its default, 30 s, would make a short timeout meaningless).
  */
-/** How a listener words its answer to a request Node cannot parse (the /v1 envelope by default). */
-export type ClientErrorAnswer = (kind: 'headersTooLarge' | 'headersTimeout' | 'malformed', message: string) => { contentType: string; body: string };
-
-const envelopeAnswer: ClientErrorAnswer = (_kind, message) => ({
-  contentType: 'application/json; charset=utf-8',
-  body: JSON.stringify({ code: 'BadArgument', message, data: null }),
-});
-
-export function applyServerLimits(server: Server, limits: ServerLimits, answer: ClientErrorAnswer = envelopeAnswer): void {
+export function applyServerLimits(server: Server, limits: ServerLimits): void {
   server.requestTimeout = 0;
   server.headersTimeout = limits.JCS_HEADERS_TIMEOUT_MS;
   server.timeout = limits.JCS_IDLE_TIMEOUT_MS;
@@ -59,7 +51,7 @@ export function applyServerLimits(server: Server, limits: ServerLimits, answer: 
     const working = res != null && !res.writableEnded && res.req?.complete === true && socket.writableLength === 0;
     if (!working) socket.destroy();
   });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, limits.JCS_MAX_HEADER_BYTES, answer));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, limits.JCS_MAX_HEADER_BYTES));
 }
 
 /**
@@ -68,23 +60,22 @@ export function applyServerLimits(server: Server, limits: ServerLimits, answer: 
  * saying whether the headers were too large, too slow or malformed; nothing when a response is
  * already under way or the peer is gone.
  */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, maxHeaderBytes: number, answer: ClientErrorAnswer): void {
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, maxHeaderBytes: number): void {
   const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
     socket.destroy();
     return;
   }
   const status = 400;
-  const kind = err.code === 'HPE_HEADER_OVERFLOW' ? 'headersTooLarge' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'headersTimeout' : 'malformed';
   const message =
-    kind === 'headersTooLarge'
+    err.code === 'HPE_HEADER_OVERFLOW'
       ? `request headers are larger than ${maxHeaderBytes} bytes`
-      : kind === 'headersTimeout'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? 'request headers did not arrive in time'
         : 'malformed HTTP request';
-  const { contentType, body } = answer(kind, message);
+  const body = JSON.stringify({ code: 'BadArgument', message, data: null });
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${contentType}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
