@@ -9,7 +9,9 @@ import { CommitObjectsFunction1764800000000 } from './1764800000000-commit-objec
  * p_shard_spaces/p_shard_hashes, so a block that was never written (its space failed mid-upload) is
  * recorded with its expected hash and sums without going through the shard-row protocol (there is no
  * shard to hold; repair writes it later). The space_usage triggers account the inserted 'ok' blocks
- * in this statement (JC002 when a space would pass its maxSize: nothing is written).
+ * in this statement (JC002 when a space would pass its maxSize: nothing is written). Blocks of other
+ * objects marked missing or corrupt at the addresses of the shards just written are set 'ok' again:
+ * publishing moved freshly hashed bytes over them.
  */
 export class CommitObjectsBlockState1764831000000 implements MigrationInterface {
   name = 'CommitObjectsBlockState1764831000000';
@@ -61,6 +63,10 @@ export class CommitObjectsBlockState1764831000000 implements MigrationInterface 
         END IF;
         UPDATE shards s SET doomed_since = NULL FROM unnest(p_shard_spaces, p_shard_hashes) AS t(space, hash)
         WHERE s.user_space_id = t.space AND s.file_hash = t.hash AND s.doomed_since IS NOT NULL;
+        -- The shards were just written and hashed afresh over whatever was there: blocks of any object
+        -- found missing or corrupt at those addresses are whole again (uploading the same content repairs).
+        UPDATE object_blocks b SET state = 'ok' FROM unnest(p_shard_spaces, p_shard_hashes) AS t(space, hash)
+        WHERE b.user_space_id = t.space AND b.file_hash = t.hash AND b.state <> 'ok';
 
         DELETE FROM object_blocks WHERE object_id = ANY(ids);
         DELETE FROM multipart_parts WHERE object_id = ANY(ids);
