@@ -72,10 +72,11 @@ describe('s3 load: many clients on the same keys with GC running', () => {
     const checkBody = (key: string, body: Buffer, range?: [number, number], id?: string) => {
       const named = id ?? body.subarray(8, 32).toString().replace(/\.+$/, '');
       const size = versions.get(named);
-      if (size === undefined || (!range && !body.subarray(0, 8).equals(MAGIC))) return problems.push(`${key}: a body of no written version (${body.length} bytes)`);
+      // A version shorter than the magic (sizes 0–7 are written too) is checked by its bytes alone.
+      if (size === undefined || (!range && size >= MAGIC.length && !body.subarray(0, 8).equals(MAGIC))) return problems.push(`${key}: a body of no written version (${body.length} bytes)`);
       const expected = versionBytes(named, size);
       const want = range ? expected.subarray(range[0], range[1] + 1) : expected;
-      if (!want.equals(body)) problems.push(`${key}: ${range ? 'range' : 'body'} differs from version ${named}`);
+      if (!want.equals(body)) problems.push(`${key}: ${range ? 'range' : 'body'} differs from version ${named} (got ${body.length} bytes naming ${body.subarray(8, 32).toString().replace(/\.+$/, '')})`);
     };
 
     const worker = async (w: number) => {

@@ -542,7 +542,7 @@ function withBlocksFromRow(row: Record<string, any>): { object: ObjectEntity; bl
   return { object, blocks };
 }
 
-function forReadFromRow(row: Record<string, any>): ObjectForRead {
+export function forReadFromRow(row: Record<string, any>): ObjectForRead {
   const { object, blocks } = withBlocksFromRow(row);
   const spaces = new Map<number, UserSpaceEntity>();
   for (const r of row.spaces_json as Array<Record<string, unknown>>) {

@@ -7,7 +7,8 @@ import { pgCode, sqlOf, userSpaceFromRow, type ObjectBlockEntity, type ObjectEnt
 import { runTransaction } from '#packages';
 import { ShardGoneError, type StagedShard } from '#shard-store';
 import { objectFromRow } from './object-view.js';
-import { ObjectsService } from './objects.service.js';
+import { ObjectsService, forReadFromRow } from './objects.service.js';
+import { BLOCKS_FOR_READ } from './statements.js';
 import { assertS3Key } from './s3-key.js';
 
 /** The S3 headers stored with an object (objects.s3_meta); `user` holds x-amz-meta-* without the prefix. */
@@ -72,12 +73,7 @@ const OBJECT_COLUMNS = 'o.object_id, o.user_id, o.package_id, o.path, o.size, o.
 
 const READ_BY_KEY = {
   name: 's3.readByKey',
-  text: `SELECT ${OBJECT_COLUMNS},
-    (SELECT COALESCE(json_agg(json_build_object('index', b.index, 'userSpaceId', b.user_space_id, 'fileHash', b.file_hash, 'size', b.size)
-                              ORDER BY b.index, b.user_space_id), '[]')
-     FROM object_blocks b WHERE b.object_id = o.object_id) AS blocks_json,
-    (SELECT COALESCE(json_agg(us), '[]') FROM user_spaces us
-     WHERE us.user_space_id IN (SELECT b.user_space_id FROM object_blocks b WHERE b.object_id = o.object_id)) AS spaces_json
+  text: `SELECT ${OBJECT_COLUMNS}, ${BLOCKS_FOR_READ}
   FROM objects o WHERE o.user_id = $1 AND o.package_id = $2 AND o.path = $3 AND o.redundancy->>'type' <> 'multipartUpload'`,
 };
 
@@ -184,19 +180,8 @@ export class S3Objects {
   async forRead(userId: number, packageId: number, key: string): Promise<S3ObjectForRead | null> {
     const [row] = await this.sql.rows(READ_BY_KEY, [userId, packageId, key]);
     if (!row) return null;
-    const entity = objectFromRow(row);
-    const blocks = (row.blocks_json as Array<Record<string, unknown>>).map((b) => ({
-      objectId: entity.objectId,
-      index: Number(b.index),
-      userSpaceId: Number(b.userSpaceId),
-      fileHash: String(b.fileHash),
-      size: Number(b.size),
-    })) as ObjectBlockEntity[];
-    const spaces = new Map<number, UserSpaceEntity>();
-    for (const r of row.spaces_json as Array<Record<string, unknown>>) {
-      const s = userSpaceFromRow(r);
-      spaces.set(s.userSpaceId, s);
-    }
+    // The reader's own row shape (block health, granule sums): the same verification as /v1 reads.
+    const { object: entity, blocks, spaces } = forReadFromRow(row);
     return { object: s3ObjectFromRow(row), entity, blocks, spaces };
   }
 
@@ -271,7 +256,16 @@ export class S3Objects {
   }
 
   private async forReadIn(em: EntityManager, userId: number, packageId: number, key: string) {
-    const rows = await em.query(`${READ_BY_KEY.text} FOR SHARE OF o`, [userId, packageId, key]);
+    // Lock first, read after: with `FOR SHARE` on the reading statement itself, a row updated while it
+    // waited is rechecked at its newest version while the block subqueries keep the statement's older
+    // snapshot (a copy got one version's size and metadata with another's blocks). The read below
+    // starts a new snapshot (READ COMMITTED) that sees the locked version, which nobody can change now.
+    const locked = await em.query(
+      `SELECT 1 FROM objects WHERE user_id = $1 AND package_id = $2 AND path = $3 AND redundancy->>'type' <> 'multipartUpload' FOR SHARE`,
+      [userId, packageId, key],
+    );
+    if (!locked.length) return null;
+    const rows = await em.query(READ_BY_KEY.text, [userId, packageId, key]);
     if (!rows.length) return null;
     const row = rows[0];
     const entity = objectFromRow(row);

@@ -39,14 +39,16 @@ export const SHARD_GONE = 'JC001';
  */
 const INLINE_SUMS_BYTES = 4096;
 
-const FOR_READ = `SELECT ${OBJECT_COLUMNS},
-    (SELECT COALESCE(json_agg(json_build_object('index', b.index, 'userSpaceId', b.user_space_id, 'fileHash', b.file_hash, 'size', b.size,
+/** The blocks of object `o` as the reader wants them (health, granule sizes, inline sums), and their spaces. */
+export const BLOCKS_FOR_READ = `(SELECT COALESCE(json_agg(json_build_object('index', b.index, 'userSpaceId', b.user_space_id, 'fileHash', b.file_hash, 'size', b.size,
                                                 'state', b.state, 'checkedAt', b.checked_at, 'granuleSize', b.granule_size, 'hasSums', b.granule_sums IS NOT NULL,
                                                 'granuleSums', CASE WHEN octet_length(b.granule_sums) <= ${INLINE_SUMS_BYTES} THEN encode(b.granule_sums, 'base64') END)
                               ORDER BY b.index, b.user_space_id), '[]')
      FROM object_blocks b WHERE b.object_id = o.object_id) AS blocks_json,
     (SELECT COALESCE(json_agg(us), '[]') FROM user_spaces us
-     WHERE us.user_space_id IN (SELECT b.user_space_id FROM object_blocks b WHERE b.object_id = o.object_id)) AS spaces_json
+     WHERE us.user_space_id IN (SELECT b.user_space_id FROM object_blocks b WHERE b.object_id = o.object_id)) AS spaces_json`;
+
+const FOR_READ = `SELECT ${OBJECT_COLUMNS}, ${BLOCKS_FOR_READ}
   FROM objects o`;
 
 export const READ_BY_ID: Statement = {
