@@ -242,7 +242,15 @@ export class S3Objects {
           size: source.size,
           fileHash: source.fileHash,
           redundancy: source.redundancy,
-          blocks: found.blocks.map((b) => ({ index: b.index, userSpaceId: b.userSpaceId, fileHash: b.fileHash, size: b.size })),
+          blocks: found.blocks.map((b) => ({
+            index: b.index,
+            userSpaceId: b.userSpaceId,
+            fileHash: b.fileHash,
+            size: b.size,
+            state: b.state,
+            granuleSize: b.granuleSize,
+            granuleSums: b.granuleSums,
+          })),
         },
       ]);
       const etag = source.etag.slice(1, -1);
@@ -255,26 +263,22 @@ export class S3Objects {
     });
   }
 
+  /**
+   * The source of a copy, held FOR SHARE until the copy commits, with its whole block map (health and
+   * granule sums: the copy's blocks are the source's, as /v1 clone carries them). Locked by a statement
+   * of its own: with `FOR SHARE` on a statement that also reads the blocks in subqueries, a row updated
+   * while it waited is rechecked at its newest version while the subqueries keep the older snapshot (a
+   * copy got one version's size and metadata with another's blocks). The block read after it is a new
+   * snapshot (READ COMMITTED) of the locked version, which nobody can change now.
+   */
   private async forReadIn(em: EntityManager, userId: number, packageId: number, key: string) {
-    // Lock first, read after: with `FOR SHARE` on the reading statement itself, a row updated while it
-    // waited is rechecked at its newest version while the block subqueries keep the statement's older
-    // snapshot (a copy got one version's size and metadata with another's blocks). The read below
-    // starts a new snapshot (READ COMMITTED) that sees the locked version, which nobody can change now.
-    const locked = await em.query(
-      `SELECT 1 FROM objects WHERE user_id = $1 AND package_id = $2 AND path = $3 AND redundancy->>'type' <> 'multipartUpload' FOR SHARE`,
+    const [row] = await em.query(
+      `SELECT ${OBJECT_COLUMNS} FROM objects o
+       WHERE o.user_id = $1 AND o.package_id = $2 AND o.path = $3 AND o.redundancy->>'type' <> 'multipartUpload' FOR SHARE`,
       [userId, packageId, key],
     );
-    if (!locked.length) return null;
-    const rows = await em.query(READ_BY_KEY.text, [userId, packageId, key]);
-    if (!rows.length) return null;
-    const row = rows[0];
-    const entity = objectFromRow(row);
-    const blocks = (row.blocks_json as Array<Record<string, unknown>>).map((b) => ({
-      index: Number(b.index),
-      userSpaceId: Number(b.userSpaceId),
-      fileHash: String(b.fileHash),
-      size: Number(b.size),
-    }));
+    if (!row) return null;
+    const { object: entity, blocks } = await this.objects.getWithBlocks(userId, Number(row.object_id), em);
     return { object: s3ObjectFromRow(row), entity, blocks };
   }
 

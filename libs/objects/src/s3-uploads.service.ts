@@ -1,4 +1,4 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
@@ -146,7 +146,7 @@ export class S3UploadsService {
     private readonly drivers: SpaceDrivers,
     private readonly shards: ShardRegistry,
     private readonly reader: ObjectReader,
-    @Optional() private readonly redundancyJobs?: RedundancyJobs,
+    private readonly redundancyJobs: RedundancyJobs,
   ) {}
 
   async create(userId: number, packageId: number, key: string, s3Meta: Record<string, unknown> = {}): Promise<S3Upload> {
@@ -282,7 +282,7 @@ export class S3UploadsService {
       throw e;
     });
     if ('fresh' in result) {
-      await this.redundancyJobs?.queueConvert(userId, { objectId: result.objectId });
+      await this.redundancyJobs.queueConvert(userId, { objectId: result.objectId });
       const { fresh: _, ...done } = result;
       return done;
     }
